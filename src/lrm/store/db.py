@@ -1,0 +1,79 @@
+"""Connecting to the LRM database: an external server from `lrm.database_url`, or the embedded
+server under `lrm.data_dir` when no URL is configured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from lrm.domain.errors import DatabaseError
+from lrm.store.embedded import EmbeddedPostgres
+
+LRM_DATABASE = "lrm"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs (as psql does) and select the psycopg 3 driver."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    """The same URL without a SQLAlchemy driver suffix, for psycopg.connect()."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_engine(url: str, *, pool_size: int = 5, application_name: str = "lrm") -> sa.Engine:
+    return sa.create_engine(
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        connect_args={"application_name": application_name, "connect_timeout": 5},
+    )
+
+
+def embedded_server(data_dir: Path) -> EmbeddedPostgres:
+    return EmbeddedPostgres(data_dir / "pg")
+
+
+def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
+    """The LRM DB URL: the configured one, or the embedded server's (started if needed, and the
+    `lrm` database created on first use)."""
+    if database_url:
+        return database_url
+    server = embedded_server(data_dir).start()
+    ensure_database(server.url(), LRM_DATABASE)
+    return server.url(LRM_DATABASE)
+
+
+def ensure_database(admin_url: str, name: str, *, template: str | None = None) -> bool:
+    """Create database `name` if it does not exist. Returns True when it was created."""
+    engine = sa.create_engine(sqlalchemy_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).scalar()
+            if exists:
+                return False
+            suffix = f' TEMPLATE "{template}"' if template else ""
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"{suffix}'))
+            return True
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"could not create database {name!r}: {exc.__class__.__name__}: "
+                            f"{str(exc).splitlines()[0]}") from exc
+    finally:
+        engine.dispose()
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    engine = sa.create_engine(sqlalchemy_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
