@@ -271,7 +271,8 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             if isinstance(target, list):
                 index = int(part) if part.isdigit() else -1
                 if not 0 <= index < len(target):
-                    raise SettingsError(f"{name}: there is no entry {part} in [[{parts[depth - 1]}]]")
+                    section = parts[depth - 1]
+                    raise SettingsError(f"{name}: there is no entry {part} in [[{section}]]")
                 target = target[index]
             else:
                 target = target.setdefault(part, {})

@@ -179,8 +179,9 @@ class EmbeddedPostgres:
         try:
             return pwd.getpwnam(_SERVER_USER)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                            _SERVER_USER], check=True, capture_output=True)
+            subprocess.run(["useradd", "--system", "--no-create-home",
+                            "--shell", "/usr/sbin/nologin", _SERVER_USER],
+                           check=True, capture_output=True)
             return pwd.getpwnam(_SERVER_USER)
 
     def _prepare_permissions(self) -> None:
