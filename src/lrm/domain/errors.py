@@ -37,3 +37,22 @@ class InputError(LrmError):
         super().__init__(f"invalid {what}: " + "; ".join(problems))
         self.problems = problems
         self.what = what
+
+
+class LockHeld(LrmError):
+    """Another run holds the nightly job lock."""
+
+    exit_code = 3
+
+    def __init__(self, holder: str, since: str) -> None:
+        super().__init__(f"the nightly job lock is held by {holder} (since {since}); "
+                         "not starting a second run")
+        self.holder = holder
+
+
+class Fenced(LrmError):
+    """This instance no longer holds the lease (or the job lock) it started with: its writes are
+    refused so that a stale primary can never commit."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"fenced: {detail}")

@@ -1,0 +1,99 @@
+"""Configuration sources (SPEC §4.2): the configuration gateway over HTTP, or one JSON file.
+
+Both return the same document: a dict with the keys of `DOCUMENT_KEYS`, each a list of objects
+with Configuration Server attribute names (DBID, tenantDBID, …)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from lrm.domain.errors import SourceError
+from lrm.settings import ConfigSourceSection
+
+SOURCE = "config"
+DOCUMENT_KEYS = ("tenants", "switches", "dns", "places", "persons", "agent-groups",
+                 "place-groups")
+Document = dict[str, list[dict[str, Any]]]
+
+
+class ConfigSource(Protocol):
+    def fetch(self, as_of: datetime | None = None) -> Document:
+        """The configuration now, or at `as_of` where the source can tell (the simulator's
+        gateway can; a real one answers with the current state)."""
+        ...
+
+
+def open_config_source(section: ConfigSourceSection) -> ConfigSource:
+    if section.kind == "http":
+        assert section.url is not None
+        return HttpConfigSource(section.url, section.timeout_s)
+    assert section.path is not None
+    return FileConfigSource(section.path)
+
+
+@dataclass(frozen=True)
+class HttpConfigSource:
+    url: str
+    timeout_s: float = 10.0
+
+    def fetch(self, as_of: datetime | None = None) -> Document:
+        params = {} if as_of is None else {
+            "as_of": as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        document: Document = {}
+        try:
+            with httpx.Client(timeout=self.timeout_s) as client:
+                for key in DOCUMENT_KEYS:
+                    response = client.get(f"{self.url.rstrip('/')}/{key}", params=params)
+                    if response.status_code != 200:
+                        raise SourceError(f"{response.request.url} answered "
+                                          f"{response.status_code}", source=SOURCE)
+                    document[key] = response.json()
+        except httpx.HTTPError as exc:
+            raise SourceError(f"configuration gateway {self.url}: {exc.__class__.__name__}: "
+                              f"{exc}", source=SOURCE) from exc
+        except ValueError as exc:
+            raise SourceError(f"configuration gateway {self.url} sent invalid JSON: {exc}",
+                              source=SOURCE) from exc
+        return validate_document(document, origin=self.url)
+
+
+@dataclass(frozen=True)
+class FileConfigSource:
+    path: Path
+
+    def fetch(self, as_of: datetime | None = None) -> Document:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.path}: {exc.strerror}", source=SOURCE) from exc
+        except ValueError as exc:
+            raise SourceError(f"{self.path} is not valid JSON: {exc}", source=SOURCE) from exc
+        if not isinstance(raw, dict):
+            raise SourceError(f"{self.path}: expected a JSON object with the keys "
+                              f"{', '.join(DOCUMENT_KEYS)}", source=SOURCE)
+        return validate_document({k: raw.get(k, []) for k in DOCUMENT_KEYS},
+                                 origin=str(self.path))
+
+
+def validate_document(document: dict[str, Any], *, origin: str) -> Document:
+    """Check the shape we rely on (lists of objects with integer DBIDs), listing every problem."""
+    problems: list[str] = []
+    for key in DOCUMENT_KEYS:
+        objects = document.get(key)
+        if not isinstance(objects, list):
+            problems.append(f"{key}: expected a list")
+            continue
+        for index, obj in enumerate(objects):
+            if not isinstance(obj, dict) or not isinstance(obj.get("DBID"), int):
+                problems.append(f"{key}[{index}]: expected an object with an integer DBID")
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; … {len(problems) - 10} more"
+                                            if len(problems) > 10 else "")
+        raise SourceError(f"{origin}: malformed configuration: {shown}", source=SOURCE)
+    return {k: document[k] for k in DOCUMENT_KEYS}

@@ -1,0 +1,149 @@
+"""GVP Reporting Server client (SPEC §4.3): XML peak reports over HTTP, basic auth, primary then
+backup on connection error, timeout or 5xx, with bounded retries; 401/403 is a configuration
+error (no failover: the backup would refuse the same credentials)."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from lrm.domain.errors import SourceError
+from lrm.settings import GvpSection
+
+Component = Literal["RM", "ASR", "TTS"]
+SOURCE = "gvp"
+# Failures worth another attempt or the backup server. Anything else is a bug or a config error.
+RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout,
+             httpx.PoolTimeout, httpx.RemoteProtocolError, httpx.ReadError)
+_BACKOFF_S = (0.2, 0.5, 1.0, 2.0)
+
+
+class GvpAuthError(SourceError):
+    """The Reporting Server refused our credentials: fix [gvp] username/password."""
+
+    exit_code = 2
+
+
+class _ServerError(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class PeakSeries:
+    """Five-minute bins: start instants (epoch seconds) and peak counts."""
+
+    bin_start: npt.NDArray[np.int64]
+    count: npt.NDArray[np.int64]
+    server: str
+
+
+@dataclass
+class GvpClient:
+    settings: GvpSection
+    sleep: Callable[[float], None] = time.sleep
+    _client: httpx.Client | None = field(default=None, init=False, repr=False)
+
+    def __enter__(self) -> GvpClient:
+        auth = None
+        if self.settings.username is not None:
+            auth = httpx.BasicAuth(self.settings.username, self.settings.password or "")
+        self._client = httpx.Client(auth=auth, timeout=self.settings.timeout_s)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def path_for(self, component: Component) -> str:
+        return {"RM": self.settings.rm_path, "ASR": self.settings.asr_path,
+                "TTS": self.settings.tts_path}[component]
+
+    def peaks(self, component: Component, start: datetime, end: datetime,
+              tenant_id: int | None) -> PeakSeries:
+        """The FIVE_MINUTES peaks of `component` between `start` and `end` for one tenant
+        (or the whole system when `tenant_id` is None)."""
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("granularity", "FIVE_MINUTES"), ("from", _iso(start)), ("to", _iso(end))]
+        if tenant_id is not None:
+            params.append(("tenant-id", str(tenant_id)))
+        servers = [self.settings.primary_url]
+        if self.settings.backup_url:
+            servers.append(self.settings.backup_url)
+        failures: list[str] = []
+        for base in servers:
+            url = base.rstrip("/") + self.path_for(component)
+            for attempt in range(self.settings.retries + 1):
+                try:
+                    body = self._get(url, params)
+                    return parse_peak_report(body, server=base)
+                except (_ServerError, *RETRYABLE) as exc:
+                    failures.append(f"{base}: {_name(exc)}")
+                    if attempt < self.settings.retries:
+                        self.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
+        what = f"{component} peaks" + (f" for tenant {tenant_id}" if tenant_id else " (system)")
+        raise SourceError(f"no Reporting Server answered {what}: " + "; ".join(failures),
+                          source=SOURCE)
+
+    def _get(self, url: str,
+             params: list[tuple[str, str | int | float | bool | None]]) -> bytes:
+        assert self._client is not None, "use GvpClient as a context manager"
+        response = self._client.get(url, params=params)
+        if response.status_code in (401, 403):
+            raise GvpAuthError(
+                f"{url} answered {response.status_code}: the Reporting Server refused the "
+                "credentials; check [gvp] username and password/password_file", source=SOURCE)
+        if response.status_code >= 500:
+            raise _ServerError(response.status_code)
+        if response.status_code != 200:
+            raise SourceError(f"{url} answered {response.status_code}: "
+                              f"{response.text[:200].strip()}", source=SOURCE)
+        return response.content
+
+
+def parse_peak_report(body: bytes, *, server: str) -> PeakSeries:
+    """Parse `<peak-report><peaks><peak time=… count=…/>…` into arrays."""
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - the Reporting Server is a configured, trusted peer
+    except ET.ParseError as exc:
+        raise SourceError(f"{server} sent malformed XML: {exc}", source=SOURCE) from exc
+    peaks = root.find("peaks")
+    if root.tag != "peak-report" or peaks is None:
+        raise SourceError(f"{server} sent XML without <peak-report><peaks>", source=SOURCE)
+    starts: list[int] = []
+    counts: list[int] = []
+    for peak in peaks.findall("peak"):
+        try:
+            starts.append(int(_parse_time(peak.attrib["time"]).timestamp()))
+            counts.append(int(peak.attrib["count"]))
+        except (KeyError, ValueError) as exc:
+            raise SourceError(f"{server} sent a malformed <peak> {peak.attrib}: {exc}",
+                              source=SOURCE) from exc
+    return PeakSeries(np.array(starts, dtype=np.int64), np.array(counts, dtype=np.int64), server)
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _parse_time(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _name(exc: BaseException) -> str:
+    if isinstance(exc, _ServerError):
+        return str(exc)
+    return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__

@@ -1,0 +1,113 @@
+"""The HA lease, the nightly job lock and the fences that guard every writing transaction.
+
+Every decision is one conditional statement on the database clock (`now()`), never a Python check
+followed by a write (see src/lrm/store/sql/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from lrm.domain.errors import Fenced
+from lrm.store.sql import load_sql
+
+PRIMARY_LEASE = "primary"
+NIGHTLY_LOCK = "nightly"
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    holder: str | None
+    epoch: int
+    expires_at: datetime | None
+    db_now: datetime
+    released_by: str | None = None
+
+    @property
+    def expires_in_s(self) -> float:
+        if self.expires_at is None or self.holder is None:
+            return 0.0
+        return max(0.0, (self.expires_at - self.db_now).total_seconds())
+
+
+@dataclass(frozen=True)
+class LockState:
+    holder: str | None
+    epoch: int
+    run_id: int | None
+    acquired_at: datetime | None
+    heartbeat_at: datetime | None
+    db_now: datetime
+
+
+def acquire_or_renew_lease(connection: sa.Connection, me: str, ttl_s: float,
+                           name: str = PRIMARY_LEASE) -> LeaseState | None:
+    """Renew our lease or take a free/expired one. None when another instance holds it."""
+    row = connection.execute(load_sql("lease_acquire_or_renew"),
+                             {"name": name, "me": me, "ttl_s": ttl_s}).first()
+    if row is None:
+        return None
+    return LeaseState(row.holder, row.epoch, row.expires_at, row.db_now)
+
+
+def release_lease(connection: sa.Connection, me: str, epoch: int,
+                  name: str = PRIMARY_LEASE) -> bool:
+    return connection.execute(load_sql("lease_release"),
+                              {"name": name, "me": me, "epoch": epoch}).first() is not None
+
+
+def read_lease(connection: sa.Connection, name: str = PRIMARY_LEASE) -> LeaseState | None:
+    row = connection.execute(load_sql("lease_read"), {"name": name}).first()
+    if row is None:
+        return None
+    return LeaseState(row.holder, row.epoch, row.expires_at, row.db_now, row.released_by)
+
+
+def fence_lease(connection: sa.Connection, me: str, epoch: int,
+                name: str = PRIMARY_LEASE) -> None:
+    """Raise Fenced unless `me` still holds the lease with `epoch` (row share-locked until the
+    surrounding transaction ends)."""
+    row = connection.execute(load_sql("lease_fence"),
+                             {"name": name, "me": me, "epoch": epoch}).first()
+    if row is None:
+        current = read_lease(connection, name)
+        detail = ("nobody holds the lease" if current is None or current.holder is None
+                  else f"the lease is held by {current.holder} with epoch {current.epoch}")
+        raise Fenced(f"{me} started with epoch {epoch} but {detail}")
+
+
+def acquire_job_lock(connection: sa.Connection, me: str, epoch: int, stale_s: float,
+                     name: str = NIGHTLY_LOCK) -> LockState | None:
+    """Take the job lock; None when a live holder has it (see `read_job_lock`)."""
+    row = connection.execute(load_sql("job_lock_acquire"),
+                             {"name": name, "me": me, "epoch": epoch, "stale_s": stale_s}).first()
+    if row is None:
+        return None
+    return read_job_lock(connection, name)
+
+
+def heartbeat_job_lock(connection: sa.Connection, me: str, run_id: int | None = None,
+                       name: str = NIGHTLY_LOCK) -> bool:
+    return connection.execute(load_sql("job_lock_heartbeat"),
+                              {"name": name, "me": me, "run_id": run_id}).first() is not None
+
+
+def release_job_lock(connection: sa.Connection, me: str, name: str = NIGHTLY_LOCK) -> None:
+    connection.execute(load_sql("job_lock_release"), {"name": name, "me": me})
+
+
+def read_job_lock(connection: sa.Connection, name: str = NIGHTLY_LOCK) -> LockState | None:
+    row = connection.execute(load_sql("job_lock_read"), {"name": name}).first()
+    if row is None:
+        return None
+    return LockState(row.holder, row.epoch, row.run_id, row.acquired_at, row.heartbeat_at,
+                     row.db_now)
+
+
+def fence_job_lock(connection: sa.Connection, me: str, name: str = NIGHTLY_LOCK) -> None:
+    if connection.execute(load_sql("job_lock_fence"), {"name": name, "me": me}).first() is None:
+        current = read_job_lock(connection, name)
+        holder = current.holder if current else None
+        raise Fenced(f"{me} no longer holds the job lock (holder: {holder or 'nobody'})")

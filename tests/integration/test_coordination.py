@@ -1,0 +1,106 @@
+"""The lease, the job lock and the fences, on a real PostgreSQL (database clock)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from lrm.domain.errors import Fenced
+from lrm.store import coordination as co
+
+
+def poll(condition: object, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met before the deadline")
+
+
+def test_first_acquire_gets_epoch_one_and_renew_keeps_it(lrm_engine: sa.Engine) -> None:
+    """The first holder gets epoch 1; renewing does not change the epoch."""
+    with lrm_engine.begin() as c:
+        first = co.acquire_or_renew_lease(c, "a", 10)
+    with lrm_engine.begin() as c:
+        again = co.acquire_or_renew_lease(c, "a", 10)
+    assert first is not None and again is not None
+    assert (first.holder, first.epoch) == ("a", 1)
+    assert (again.holder, again.epoch) == ("a", 1)
+    assert 9 < again.expires_in_s <= 10
+
+
+def test_peer_cannot_take_a_live_lease(lrm_engine: sa.Engine) -> None:
+    """While the lease is live, the other instance gets nothing."""
+    with lrm_engine.begin() as c:
+        co.acquire_or_renew_lease(c, "a", 10)
+        assert co.acquire_or_renew_lease(c, "b", 10) is None
+
+
+def test_expired_lease_is_taken_with_a_higher_epoch(lrm_engine: sa.Engine) -> None:
+    """After expiry the peer takes the lease and the epoch rises; the old holder is fenced."""
+    with lrm_engine.begin() as c:
+        co.acquire_or_renew_lease(c, "a", 0.3)
+
+    def taken() -> bool:
+        with lrm_engine.begin() as c:
+            return co.acquire_or_renew_lease(c, "b", 10) is not None
+    poll(taken)
+    with lrm_engine.begin() as c:
+        state = co.read_lease(c)
+        assert state is not None and (state.holder, state.epoch) == ("b", 2)
+    with lrm_engine.begin() as c, pytest.raises(Fenced, match="held by b with epoch 2"):
+        co.fence_lease(c, "a", 1)
+    with lrm_engine.begin() as c:
+        co.fence_lease(c, "b", 2)
+
+
+def test_reacquiring_own_expired_lease_bumps_the_epoch(lrm_engine: sa.Engine) -> None:
+    """A primary that let its lease expire never gets its old epoch back."""
+    with lrm_engine.begin() as c:
+        co.acquire_or_renew_lease(c, "a", 0.2)
+    time.sleep(0.3)  # the point of the test is the lapse itself
+    with lrm_engine.begin() as c:
+        state = co.acquire_or_renew_lease(c, "a", 10)
+    assert state is not None and state.epoch == 2
+
+
+def test_release_hands_over_at_once_and_releaser_waits(lrm_engine: sa.Engine) -> None:
+    """A released lease is free for the peer immediately; the releaser does not compete for one
+    TTL."""
+    with lrm_engine.begin() as c:
+        co.acquire_or_renew_lease(c, "a", 10)
+        assert co.release_lease(c, "a", 1)
+        assert co.acquire_or_renew_lease(c, "a", 10) is None
+        state = co.acquire_or_renew_lease(c, "b", 10)
+        assert state is not None and state.epoch == 2
+
+
+def test_job_lock_is_exclusive_and_recovered_after_heartbeat_lapses(
+        lrm_engine: sa.Engine) -> None:
+    """A second starter is refused while the holder heartbeats; a dead holder's lock is taken."""
+    with lrm_engine.begin() as c:
+        assert co.acquire_job_lock(c, "a/1", 1, stale_s=0.5) is not None
+        assert co.acquire_job_lock(c, "b/1", 2, stale_s=0.5) is None
+        assert co.heartbeat_job_lock(c, "a/1", run_id=7)
+        held = co.read_job_lock(c)
+        assert held is not None and (held.holder, held.run_id) == ("a/1", 7)
+
+    def taken() -> bool:
+        with lrm_engine.begin() as c:
+            return co.acquire_job_lock(c, "b/1", 2, stale_s=0.5) is not None
+    poll(taken)
+    with lrm_engine.begin() as c:
+        assert not co.heartbeat_job_lock(c, "a/1")
+        with pytest.raises(Fenced, match="holder: b/1"):
+            co.fence_job_lock(c, "a/1")
+
+
+def test_released_job_lock_is_free(lrm_engine: sa.Engine) -> None:
+    """Releasing the job lock lets the next run start at once."""
+    with lrm_engine.begin() as c:
+        co.acquire_job_lock(c, "a/1", 1, stale_s=60)
+        co.release_job_lock(c, "a/1")
+        assert co.acquire_job_lock(c, "b/1", 1, stale_s=60) is not None
