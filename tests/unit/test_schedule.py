@@ -1,0 +1,99 @@
+"""Scheduling decisions with literal clocks: nightly time in the report zone, DST, catch-up,
+step-down deadline."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lrm.domain.schedule import (
+    LeaseTimings,
+    catch_up_dates,
+    latest_due_date,
+    next_run_at,
+    nightly_dates,
+    sample_marks,
+    scheduled_run_at,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+TWO = time(2, 0)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_next_run_is_local_time_in_the_report_zone() -> None:
+    """02:00 Berlin in winter is 01:00 UTC; in summer 00:00 UTC."""
+    assert next_run_at(utc(2026, 1, 10, 12), TWO, BERLIN) == utc(2026, 1, 11, 1)
+    assert next_run_at(utc(2026, 7, 10, 12), TWO, BERLIN) == utc(2026, 7, 11, 0)
+
+
+def test_next_run_is_strictly_after_now() -> None:
+    """At the exact scheduled instant, the next run is the following day's."""
+    assert next_run_at(utc(2026, 1, 11, 1), TWO, BERLIN) == utc(2026, 1, 12, 1)
+
+
+def test_spring_forward_gap_runs_once() -> None:
+    """02:30 does not exist on 2026-03-29 in Berlin: the run happens once, at 03:30 CEST."""
+    at = time(2, 30)
+    run = next_run_at(utc(2026, 3, 28, 12), at, BERLIN)
+    assert run == utc(2026, 3, 29, 1, 30)
+    assert next_run_at(run, at, BERLIN) == utc(2026, 3, 30, 0, 30)
+
+
+def test_fall_back_repeated_hour_runs_once_at_first_occurrence() -> None:
+    """02:30 happens twice on 2026-10-25 in Berlin: the run happens at the first one only."""
+    at = time(2, 30)
+    run = next_run_at(utc(2026, 10, 24, 12), at, BERLIN)
+    assert run == utc(2026, 10, 25, 0, 30)
+    assert next_run_at(run, at, BERLIN) == utc(2026, 10, 26, 1, 30)
+
+
+def test_latest_due_date_switches_at_the_run_time() -> None:
+    """Before 02:00 local the day before yesterday is the newest due date; after, yesterday."""
+    assert latest_due_date(utc(2026, 1, 11, 0, 59), TWO, BERLIN) == date(2026, 1, 9)
+    assert latest_due_date(utc(2026, 1, 11, 1, 0), TWO, BERLIN) == date(2026, 1, 10)
+
+
+def test_scheduled_run_of_a_date_is_the_next_local_day() -> None:
+    """The run for business date D is due at the nightly time on D+1."""
+    assert scheduled_run_at(date(2026, 1, 10), TWO, BERLIN) == utc(2026, 1, 11, 1)
+
+
+def test_nightly_run_recomputes_previous_days() -> None:
+    """recompute_days = 2 computes D-2, D-1 and D, oldest first."""
+    assert nightly_dates(date(2026, 1, 10), 2) == [date(2026, 1, 8), date(2026, 1, 9),
+                                                    date(2026, 1, 10)]
+
+
+def test_catch_up_skips_succeeded_dates() -> None:
+    """A promotion runs only due dates without a succeeded run, within catch_up_days."""
+    now = utc(2026, 1, 11, 12)
+    succeeded = {date(2026, 1, 8), date(2026, 1, 10)}
+    assert catch_up_dates(now, TWO, BERLIN, 4, succeeded) == [date(2026, 1, 7),
+                                                              date(2026, 1, 9)]
+    assert catch_up_dates(now, TWO, BERLIN, 0, set()) == []
+
+
+def test_sample_marks_are_on_ten_minute_boundaries() -> None:
+    """Configuration samples are taken at :00, :10, … :50."""
+    marks = sample_marks(utc(2026, 1, 1, 10, 5), utc(2026, 1, 1, 10, 40))
+    assert marks == [utc(2026, 1, 1, 10, 10), utc(2026, 1, 1, 10, 20), utc(2026, 1, 1, 10, 30)]
+
+
+def test_step_down_deadline() -> None:
+    """The primary steps down once its last successful renew is older than the deadline."""
+    timings = LeaseTimings(ttl_s=10, renew_interval_s=2, renew_deadline_s=6)
+    assert not timings.must_step_down(last_renewed=100.0, now=105.9)
+    assert timings.must_step_down(last_renewed=100.0, now=106.0)
+    assert timings.seconds_until_step_down(100.0, 104.0) == pytest.approx(2.0)
+
+
+def test_lease_timings_are_validated() -> None:
+    """renew_interval < renew_deadline < ttl is enforced."""
+    with pytest.raises(ValueError, match="renew_interval_s < renew_deadline_s < ttl_s"):
+        LeaseTimings(ttl_s=5, renew_interval_s=2, renew_deadline_s=6)
