@@ -23,6 +23,7 @@ from lrm.domain.report_rows import (
     detailed_rows,
     missing_dates,
 )
+from lrm.store import job_runs
 from lrm.store import report_queries as q
 
 ReportKind = Literal["tenant", "system", "agent-group", "place-group"]
@@ -133,7 +134,7 @@ def build_report(connection: sa.Connection, request: ReportRequest, zone: ZoneIn
         rows = daily_rows(values, level=level, granularity=request.granularity,
                           week_start=request.week_start, zone=zone, subjects=subjects,
                           item_names=names, limits=limits)
-    complete = q.succeeded_dates(connection, request.start, request.end)
+    complete = job_runs.succeeded_dates(connection, request.start, request.end)
     return Report(
         request=request, rows=rows, columns=columns_for(level),
         generated_at=(now or datetime.now(UTC)).replace(microsecond=0),

@@ -7,7 +7,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from lrm.domain.errors import Fenced
+from lrm.domain.errors import FencedError
 from lrm.store import coordination as co
 
 
@@ -51,7 +51,7 @@ def test_expired_lease_is_taken_with_a_higher_epoch(lrm_engine: sa.Engine) -> No
     with lrm_engine.begin() as c:
         state = co.read_lease(c)
         assert state is not None and (state.holder, state.epoch) == ("b", 2)
-    with lrm_engine.begin() as c, pytest.raises(Fenced, match="held by b with epoch 2"):
+    with lrm_engine.begin() as c, pytest.raises(FencedError, match="held by b with epoch 2"):
         co.fence_lease(c, "a", 1)
     with lrm_engine.begin() as c:
         co.fence_lease(c, "b", 2)
@@ -94,7 +94,7 @@ def test_job_lock_is_exclusive_and_recovered_after_heartbeat_lapses(
     poll(taken)
     with lrm_engine.begin() as c:
         assert not co.heartbeat_job_lock(c, "a/1")
-        with pytest.raises(Fenced, match="holder: b/1"):
+        with pytest.raises(FencedError, match="holder: b/1"):
             co.fence_job_lock(c, "a/1")
 
 

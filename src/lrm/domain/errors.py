@@ -39,7 +39,7 @@ class InputError(LrmError):
         self.what = what
 
 
-class LockHeld(LrmError):
+class LockHeldError(LrmError):
     """Another run holds the nightly job lock."""
 
     exit_code = 3
@@ -50,7 +50,7 @@ class LockHeld(LrmError):
         self.holder = holder
 
 
-class Fenced(LrmError):
+class FencedError(LrmError):
     """This instance no longer holds the lease (or the job lock) it started with: its writes are
     refused so that a stale primary can never commit."""
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from lrm.domain.errors import Fenced
+from lrm.domain.errors import FencedError
 from lrm.store.sql import load_sql
 
 PRIMARY_LEASE = "primary"
@@ -67,7 +67,7 @@ def read_lease(connection: sa.Connection, name: str = PRIMARY_LEASE) -> LeaseSta
 
 def fence_lease(connection: sa.Connection, me: str, epoch: int,
                 name: str = PRIMARY_LEASE) -> None:
-    """Raise Fenced unless `me` still holds the lease with `epoch` (row share-locked until the
+    """Raise FencedError unless `me` still holds the lease with `epoch` (row share-locked until the
     surrounding transaction ends)."""
     row = connection.execute(load_sql("lease_fence"),
                              {"name": name, "me": me, "epoch": epoch}).first()
@@ -75,7 +75,7 @@ def fence_lease(connection: sa.Connection, me: str, epoch: int,
         current = read_lease(connection, name)
         detail = ("nobody holds the lease" if current is None or current.holder is None
                   else f"the lease is held by {current.holder} with epoch {current.epoch}")
-        raise Fenced(f"{me} started with epoch {epoch} but {detail}")
+        raise FencedError(f"{me} started with epoch {epoch} but {detail}")
 
 
 def acquire_job_lock(connection: sa.Connection, me: str, epoch: int, stale_s: float,
@@ -110,4 +110,4 @@ def fence_job_lock(connection: sa.Connection, me: str, name: str = NIGHTLY_LOCK)
     if connection.execute(load_sql("job_lock_fence"), {"name": name, "me": me}).first() is None:
         current = read_job_lock(connection, name)
         holder = current.holder if current else None
-        raise Fenced(f"{me} no longer holds the job lock (holder: {holder or 'nobody'})")
+        raise FencedError(f"{me} no longer holds the job lock (holder: {holder or 'nobody'})")

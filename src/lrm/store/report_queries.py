@@ -120,13 +120,6 @@ def item_names(connection: sa.Connection) -> dict[int, str]:
     return names
 
 
-def succeeded_dates(connection: sa.Connection, start: date, end: date) -> set[date]:
-    j = job_run.c
-    return set(connection.execute(
-        sa.select(j.business_date).distinct()
-        .where(j.status == "succeeded", j.business_date.between(start, end))).scalars())
-
-
 def last_complete_date(connection: sa.Connection) -> date | None:
     j = job_run.c
     return connection.execute(sa.select(sa.func.max(j.business_date))
