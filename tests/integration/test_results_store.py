@@ -1,0 +1,93 @@
+"""Writing a date's results: binary COPY of per-minute arrays, atomic replacement, purge."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from lrm.domain.errors import FencedError
+from lrm.store.results import DayResults, LevelResults, purge_minutes, replace_day
+from lrm.store.schema import usage_daily, usage_minute
+
+DAY = date(2026, 11, 24)
+START = int(datetime(2026, 11, 24, tzinfo=UTC).timestamp())
+
+
+def results(value: int, items: tuple[int, ...] = (1, 2)) -> DayResults:
+    n = len(items)
+    peaks = np.zeros((n * 2, 1440), dtype=np.int32)
+    peaks[:, 600] = value
+    peaks[:, 1439] = 1
+    tenant = LevelResults(
+        level="tenant", subject_ids=np.array([101] * n + [102] * n, dtype=np.int64),
+        item_ids=np.array(list(items) * 2, dtype=np.int64),
+        daily_value=np.full(n * 2, value, dtype=np.int64),
+        peak_minute=np.full(n * 2, 600, dtype=np.int64), minute_peaks=peaks)
+    system = LevelResults(
+        level="system", subject_ids=np.array([0], dtype=np.int64),
+        item_ids=np.array([200], dtype=np.int64), daily_value=np.array([0], dtype=np.int64),
+        peak_minute=np.array([-1], dtype=np.int64), minute_peaks=None)
+    return DayResults(DAY, START, 1440, [tenant, system])
+
+
+def no_fence(connection: sa.Connection) -> None:
+    """A fence that always lets the commit through."""
+
+
+def test_minute_arrays_round_trip_through_binary_copy(lrm_engine: sa.Engine) -> None:
+    """Per-minute arrays written with the numpy-built binary COPY read back identical."""
+    with lrm_engine.begin() as c:
+        replace_day(c, results(7), run_id=1, before_commit=no_fence)
+    with lrm_engine.connect() as c:
+        row = c.execute(sa.select(usage_minute).where(usage_minute.c.subject_id == 102,
+                                                      usage_minute.c.item_id == 2)).one()
+        assert len(row.peaks) == 1440 and row.peaks[600] == 7 and row.peaks[1439] == 1
+        assert sum(row.peaks) == 8
+        assert row.day_start == datetime(2026, 11, 24, tzinfo=UTC)
+        daily = c.execute(sa.select(usage_daily).order_by(usage_daily.c.level,
+                                                          usage_daily.c.subject_id)).all()
+        assert [(r.level, r.subject_id, r.peak_value) for r in daily][-1] == ("tenant", 102, 7)
+        assert daily[0].peak_time is None
+        assert daily[-1].peak_time == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def test_rerun_replaces_only_what_it_computed(lrm_engine: sa.Engine) -> None:
+    """A second run for the date replaces the items it computed and keeps the others."""
+    with lrm_engine.begin() as c:
+        replace_day(c, results(7), run_id=1, before_commit=no_fence)
+    with lrm_engine.begin() as c:
+        replace_day(c, results(9, items=(1,)), run_id=2, before_commit=no_fence)
+    with lrm_engine.connect() as c:
+        rows = c.execute(sa.select(usage_daily.c.item_id, usage_daily.c.peak_value,
+                                   usage_daily.c.run_id)
+                         .where(usage_daily.c.level == "tenant", usage_daily.c.subject_id == 101)
+                         .order_by(usage_daily.c.item_id)).all()
+    assert [tuple(r) for r in rows] == [(1, 9, 2), (2, 7, 1)]
+
+
+def test_fenced_write_leaves_previous_results(lrm_engine: sa.Engine) -> None:
+    """When the fence refuses the commit, nothing of the new run is visible."""
+    with lrm_engine.begin() as c:
+        replace_day(c, results(7), run_id=1, before_commit=no_fence)
+
+    def refuse(connection: sa.Connection) -> None:
+        raise FencedError("test")
+    with pytest.raises(FencedError), lrm_engine.begin() as c:
+        replace_day(c, results(99), run_id=2, before_commit=refuse)
+    with lrm_engine.connect() as c:
+        values = set(c.execute(sa.select(usage_daily.c.peak_value)
+                               .where(usage_daily.c.level == "tenant")).scalars())
+    assert values == {7}
+
+
+def test_purge_keeps_daily_rows(lrm_engine: sa.Engine) -> None:
+    """Purging per-minute rows leaves the daily rows in place."""
+    with lrm_engine.begin() as c:
+        replace_day(c, results(7), run_id=1, before_commit=no_fence)
+        assert purge_minutes(c, date(2026, 11, 25)) == 4
+    with lrm_engine.connect() as c:
+        assert c.execute(sa.select(sa.func.count()).select_from(usage_minute)).scalar() == 0
+        assert c.execute(sa.select(sa.func.count()).select_from(usage_daily)).scalar() == 5
