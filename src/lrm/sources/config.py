@@ -37,23 +37,28 @@ def open_config_source(section: ConfigSourceSection) -> ConfigSource:
     return FileConfigSource(section.path)
 
 
-@dataclass(frozen=True)
 class HttpConfigSource:
-    url: str
-    timeout_s: float = 10.0
+    """The configuration gateway; one keep-alive HTTP client for all the documents it reads."""
+
+    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._client = httpx.Client(timeout=timeout_s)
+
+    def close(self) -> None:
+        self._client.close()
 
     def fetch(self, as_of: datetime | None = None) -> Document:
         params = {} if as_of is None else {
             "as_of": as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         document: Document = {}
         try:
-            with httpx.Client(timeout=self.timeout_s) as client:
-                for key in DOCUMENT_KEYS:
-                    response = client.get(f"{self.url.rstrip('/')}/{key}", params=params)
-                    if response.status_code != 200:
-                        raise SourceError(f"{response.request.url} answered "
-                                          f"{response.status_code}", source=SOURCE)
-                    document[key] = response.json()
+            for key in DOCUMENT_KEYS:
+                response = self._client.get(f"{self.url.rstrip('/')}/{key}", params=params)
+                if response.status_code != 200:
+                    raise SourceError(f"{response.request.url} answered "
+                                      f"{response.status_code}", source=SOURCE)
+                document[key] = response.json()
         except httpx.HTTPError as exc:
             raise SourceError(f"configuration gateway {self.url}: {exc.__class__.__name__}: "
                               f"{exc}", source=SOURCE) from exc

@@ -60,7 +60,7 @@ def _refresh_names(connection: sa.Connection, document: Document) -> None:
         stmt = insert(tenant).values(tenants)
         connection.execute(stmt.on_conflict_do_update(
             index_elements=["id"], set_={"name": stmt.excluded.name, "updated_at": sa.func.now()}))
-    groups = [{"kind": kind.replace("-", "_"), "id": g["DBID"],
+    groups = [{"kind": kind.removesuffix("s").replace("-", "_"), "id": g["DBID"],
                "tenant_id": g.get("tenantDBID", 0), "name": str(g.get("name", g["DBID"]))}
               for kind in ("agent-groups", "place-groups") for g in document.get(kind, [])]
     if groups:
@@ -87,9 +87,11 @@ def samples_between(connection: sa.Connection, start: datetime,
     return [(row.taken_at, row.document) for row in rows]
 
 
-def has_sample_before(connection: sa.Connection, end: datetime) -> bool:
+def has_sample_between(connection: sa.Connection, start: datetime, end: datetime) -> bool:
+    """Was any sample taken in [start, end)? (False: the sampler was not running then.)"""
     return connection.execute(
-        sa.select(sa.literal(1)).where(config_sample.c.taken_at < end).limit(1)
+        sa.select(sa.literal(1)).where(config_sample.c.taken_at >= start,
+                                       config_sample.c.taken_at < end).limit(1)
     ).first() is not None
 
 

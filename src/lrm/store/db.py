@@ -3,6 +3,8 @@ server under `lrm.data_dir` when no URL is configured."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -27,6 +29,17 @@ def libpq_url(url: str) -> str:
     """The same URL without a SQLAlchemy driver suffix, for psycopg.connect()."""
     parsed = make_url(url)
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def database_errors(what: str = "the LRM database") -> Iterator[None]:
+    """Turn driver errors into DatabaseError naming `what`, with the driver's first line."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise DatabaseError(f"{what}: {exc.__class__.__name__}: "
+                            f"{detail[0] if detail else ''}") from exc
 
 
 def create_engine(url: str, *, pool_size: int = 5, application_name: str = "lrm") -> sa.Engine:

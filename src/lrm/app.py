@@ -1,0 +1,74 @@
+"""The composition root: the one place where settings, the database, the sources, the job, the
+HA instance and the HTTP apps are wired together."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from lrm.api.admin import create_admin_app
+from lrm.api.app import create_report_app
+from lrm.domain.errors import DatabaseError
+from lrm.ha.instance import Instance
+from lrm.job.runner import NightlyJob
+from lrm.job.scheduler import PrimaryScheduler
+from lrm.observability import Metrics
+from lrm.settings import Settings
+from lrm.store import migrate
+from lrm.store.db import create_engine, resolve_database_url
+
+
+@dataclass(frozen=True)
+class Database:
+    url: str
+    engine: sa.Engine
+
+
+def open_database(settings: Settings, *, require_schema: bool = True,
+                  pool_size: int = 5) -> Database:
+    """The LRM DB (the embedded server when no URL is configured), checked to be at the schema
+    revision this version expects."""
+    url = resolve_database_url(settings.lrm.database_url, settings.lrm.data_dir)
+    engine = create_engine(url, pool_size=pool_size,
+                           application_name=f"lrm-{settings.lrm.instance_id}")
+    if require_schema:
+        try:
+            with engine.connect() as connection:
+                current = migrate.current_revision(connection)
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            raise DatabaseError(f"cannot connect to the LRM database: "
+                                f"{str(exc.orig).strip().splitlines()[0]}") from exc
+        if current != migrate.head_revision():
+            engine.dispose()
+            raise DatabaseError(f"the LRM database schema is at {current or 'nothing'}, this "
+                                f"lrm needs {migrate.head_revision()}: run `lrm db upgrade`")
+    return Database(url, engine)
+
+
+def build_instance(settings: Settings, database: Database) -> Instance:
+    metrics = Metrics()
+    job = NightlyJob(settings, database.engine, under_lease=True, metrics=metrics)
+
+    def scheduler_factory(instance: Instance) -> PrimaryScheduler:
+        return PrimaryScheduler(settings, job, instance.instance_id)
+
+    holder: dict[str, Instance] = {}
+    report_app = create_report_app(instance_id=settings.lrm.instance_id,
+                                   mode=lambda: holder["instance"].mode)
+    instance = Instance(settings, database.engine, database.url, report_app=report_app,
+                        admin_app_factory=lambda i: create_admin_app(i.status, metrics),
+                        scheduler_factory=scheduler_factory, metrics=metrics)
+    holder["instance"] = instance
+    return instance
+
+
+def serve(settings: Settings) -> int:
+    """Run one instance until it is stopped; returns the process exit code."""
+    database = open_database(settings, pool_size=10)
+    try:
+        return asyncio.run(build_instance(settings, database).run())
+    finally:
+        database.engine.dispose()

@@ -1,0 +1,118 @@
+"""What the primary runs while it holds the lease: the 10-minute configuration sampler, the
+catch-up of missed business dates, and the nightly job at `nightly_job_time` (SPEC §2, §4.2, §6).
+
+The decisions (when, which dates) are the pure functions of lrm.domain.schedule; this loop only
+waits, asks them, and hands the work to threads. It stops — abandoning a running job — as soon as
+`stop` is set or the task is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from typing import Protocol
+
+from lrm.domain.errors import LockHeldError, LrmError
+from lrm.domain.schedule import (
+    catch_up_dates,
+    latest_due_date,
+    next_run_at,
+    next_sample_mark,
+    nightly_dates,
+)
+from lrm.observability import get_logger
+from lrm.settings import Settings, parse_hhmm
+
+CATCH_UP_RETRY_S = 2.0
+
+
+class JobRunner(Protocol):
+    def run_dates(self, dates: list[date], *, trigger: str, epoch: int,
+                  cancel: threading.Event) -> object:
+        """Run the job for `dates` (raises LockHeldError when another run holds the lock)."""
+
+    def succeeded_dates(self, start: date, end: date) -> set[date]: ...
+
+    def sample_config(self, mark: datetime, epoch: int) -> None: ...
+
+
+class PrimaryScheduler:
+    def __init__(self, settings: Settings, runner: JobRunner, instance_id: str,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.settings = settings
+        self.runner = runner
+        self.clock = clock
+        self.zone = settings.lrm.zone
+        self.at: time = parse_hhmm(settings.job.nightly_job_time)
+        self.log = get_logger(instance_id=instance_id)
+
+    async def run(self, epoch: int, stop: asyncio.Event) -> None:
+        cancel = threading.Event()
+        try:
+            await self._loop(epoch, stop, cancel)
+        finally:
+            cancel.set()  # a job thread still running sees this at its next checkpoint
+
+    async def _loop(self, epoch: int, stop: asyncio.Event, cancel: threading.Event) -> None:
+        catching_up = True
+        while not stop.is_set():
+            now = self.clock()
+            if catching_up:
+                catching_up = not await self._catch_up(epoch, now, cancel)
+            now = self.clock()
+            next_job = next_run_at(now, self.at, self.zone)
+            next_sample = next_sample_mark(now)
+            wake_at = min(next_job, next_sample)
+            delay = (wake_at - now).total_seconds()
+            if catching_up:
+                delay = min(delay, CATCH_UP_RETRY_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(delay, 0.0))
+            if stop.is_set():
+                return
+            now = self.clock()
+            if now >= next_sample:
+                await self._sample(next_sample, epoch)
+            if now >= next_job:
+                due = latest_due_date(now, self.at, self.zone)
+                dates = nightly_dates(due, self.settings.job.recompute_days)
+                if not await self._run(dates, "schedule", epoch, cancel):
+                    catching_up = True
+
+    async def _catch_up(self, epoch: int, now: datetime, cancel: threading.Event) -> bool:
+        """Run missed dates. True when nothing is left to catch up."""
+        days = self.settings.job.catch_up_days
+        if days == 0:
+            return True
+        newest = latest_due_date(now, self.at, self.zone)
+        oldest = date.fromordinal(newest.toordinal() - days + 1)
+        succeeded = await asyncio.to_thread(self.runner.succeeded_dates, oldest, newest)
+        missing = catch_up_dates(now, self.at, self.zone, days, succeeded)
+        if not missing:
+            return True
+        self.log.info("job.catch_up", epoch=epoch, dates=[d.isoformat() for d in missing])
+        return await self._run(missing, "catch_up", epoch, cancel)
+
+    async def _run(self, dates: list[date], trigger: str, epoch: int,
+                   cancel: threading.Event) -> bool:
+        """True when the runner ran (whatever each date's outcome); False when the lock was
+        held, so the caller retries."""
+        try:
+            await asyncio.to_thread(self.runner.run_dates, dates, trigger=trigger, epoch=epoch,
+                                    cancel=cancel)
+        except LockHeldError as exc:
+            self.log.info("job.skipped_lock_held", epoch=epoch, holder=exc.holder,
+                          dates=[d.isoformat() for d in dates])
+            return False
+        except LrmError as exc:
+            self.log.error("job.failed", epoch=epoch, error=str(exc))
+        return True
+
+    async def _sample(self, mark: datetime, epoch: int) -> None:
+        try:
+            await asyncio.to_thread(self.runner.sample_config, mark, epoch)
+        except LrmError as exc:
+            self.log.warning("config.sample_failed", epoch=epoch, error=str(exc))
