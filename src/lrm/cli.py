@@ -302,6 +302,37 @@ def ha_switchover(
         database.engine.dispose()
 
 
+@app.command("demo")
+def demo(
+    folder: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its data "
+                                         "(embedded PostgreSQL, simulation, lrm.toml).",
+                                         file_okay=False)] = Path("demo-data"),
+    once: Annotated[bool, typer.Option("--once", help="Set everything up, run the job, print "
+                                       "the reports and the URLs, then stop.")] = False,
+    tenants: Annotated[int, typer.Option(min=1, max=500)] = 3,
+    agents_per_tenant: Annotated[int, typer.Option(min=5, max=5000)] = 20,
+    days: Annotated[int, typer.Option(min=1, max=60)] = 3,
+    seed: Annotated[int, typer.Option(min=0)] = 42,
+) -> None:
+    """The whole system on this machine: embedded PostgreSQL, simulated sources, the nightly
+    job, sample reports and a primary/backup pair. Runs until Ctrl-C (or --once)."""
+    from lrm.demo import DemoOptions, run_demo
+    from lrm.observability import configure_logging
+
+    configure_logging(json_output=False, level=30)
+
+    def show(report: object) -> None:
+        from lrm.cli_progress import print_report
+        from lrm.reporting import Report
+
+        assert isinstance(report, Report)
+        print_report(report)
+
+    options = DemoOptions(folder=folder, tenants=tenants, agents_per_tenant=agents_per_tenant,
+                          days=days, seed=seed, once=once)
+    raise typer.Exit(run_demo(options, typer.echo, show))
+
+
 def main() -> None:
     """Entry point: run the app and turn lrm errors into messages and exit codes."""
 

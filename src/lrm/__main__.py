@@ -1,0 +1,5 @@
+"""`python -m lrm`: the same as the `lrm` command."""
+
+from lrm.cli import main
+
+main()

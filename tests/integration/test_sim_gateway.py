@@ -1,0 +1,110 @@
+"""The simulated configuration gateway over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import httpx
+import pytest
+
+from lrm.sim.gateway import ConfigGatewayServer
+from lrm.sim.model import SimDataset, SimParams, generate
+from lrm.sim.timeline import CONFIG_KEYS, iso_utc
+
+
+class Clock:
+    """A settable clock injected into the server."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def dataset() -> SimDataset:
+    return generate(SimParams(tenants=2, agents_per_tenant=12, days=3, seed=4),
+                    today=date(2026, 11, 25))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def gateway(dataset: SimDataset, clock: Clock) -> Iterator[ConfigGatewayServer]:
+    with ConfigGatewayServer(dataset.timeline, clock=clock) as server:
+        yield server
+
+
+def test_gateway_serves_every_document(gateway: ConfigGatewayServer,
+                                       dataset: SimDataset) -> None:
+    """Each SPEC §4.2 key is a JSON array at {url}/<key>; /document has all keys in one object."""
+    assert gateway.url.endswith("/cfg")
+    final = dataset.config
+    with httpx.Client(base_url=gateway.url, timeout=5) as client:
+        for key in CONFIG_KEYS:
+            response = client.get(f"/{key}")
+            assert response.status_code == 200, key
+            assert response.headers["content-type"] == "application/json"
+            assert response.json() == final[key]
+        document = client.get("/document").json()
+    assert set(document) == set(CONFIG_KEYS)
+    assert document == final
+
+
+def test_as_of_shows_a_group_membership_change(gateway: ConfigGatewayServer,
+                                               dataset: SimDataset) -> None:
+    """`as_of` before the 15:00 move shows the agent in its old group, at and after it in the
+    new one (offsets accepted)."""
+    move = next(c for c in dataset.timeline.changes if "moved" in c.what)
+    person = 1001
+    with httpx.Client(base_url=gateway.url, timeout=5) as client:
+        before = client.get("/agent-groups", params={"as_of": iso_utc(move.at - 1)}).json()
+        at = client.get("/agent-groups", params={"as_of": iso_utc(move.at)}).json()
+        offset = datetime.fromtimestamp(move.at + 60, UTC).astimezone().isoformat()
+        after = client.get("/agent-groups", params={"as_of": offset}).json()
+    groups_before = {g["DBID"]: g["members"] for g in before}
+    assert person in groups_before[7001]
+    assert person not in groups_before[7002]
+    for state in (at, after):
+        groups = {g["DBID"]: g["members"] for g in state}
+        assert person not in groups[7001]
+        assert person in groups[7002]
+
+
+def test_without_as_of_the_injected_clock_decides(gateway: ConfigGatewayServer,
+                                                  dataset: SimDataset, clock: Clock) -> None:
+    """Without `as_of` the gateway answers as of its clock's now: an agent added during the
+    period is absent before its creation and present after."""
+    added = next(c for c in dataset.timeline.changes
+                 if c.key == "persons" and c.what.endswith("created"))
+    with httpx.Client(base_url=gateway.url, timeout=5) as client:
+        clock.now = datetime.fromtimestamp(added.at - 600, UTC)
+        early = {p["DBID"] for p in client.get("/persons").json()}
+        clock.now = datetime.fromtimestamp(added.at, UTC)
+        late = {p["DBID"] for p in client.get("/persons").json()}
+    assert added.obj["DBID"] not in early
+    assert added.obj["DBID"] in late
+    assert late - early == {c.obj["DBID"] for c in dataset.timeline.changes
+                            if c.key == "persons" and c.at == added.at}
+
+
+def test_unknown_paths_and_bad_requests_get_json_errors(gateway: ConfigGatewayServer) -> None:
+    """Unknown paths are 404, a bad `as_of` is 400 and writes are 405, all with a JSON error."""
+    root = gateway.url.removesuffix("/cfg")
+    with httpx.Client(timeout=5) as client:
+        for path in ("/cfg/agents", "/nothing", "/cfg/persons/1001", "/_control/gvp"):
+            response = client.get(root + path)
+            assert response.status_code == 404, path
+            assert "error" in response.json()
+        bad = client.get(gateway.url + "/persons", params={"as_of": "yesterday"})
+        assert bad.status_code == 400
+        assert "as_of" in bad.json()["error"]
+        assert client.post(gateway.url + "/persons").status_code == 405
+        changes = client.get(gateway.url + "/changes").json()
+        assert changes
+        assert {"at", "key", "op", "object", "what"} == set(changes[0])
