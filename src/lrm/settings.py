@@ -248,10 +248,14 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None,
             raise SettingsError(f"configuration file {path} does not exist") from exc
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    where = str(path or "environment")
+    # Secrets named in the file first, so an environment value can override them; then the
+    # ones the environment names.
+    _read_secret_files(raw, base_dir, where=where)
     _apply_env(raw, env)
     if instance_id:
         raw.setdefault("lrm", {})["instance_id"] = instance_id
-    _read_secret_files(raw, base_dir, where=str(path or "environment"))
+    _read_secret_files(raw, base_dir, where=where)
     _resolve_paths(raw, base_dir)
     try:
         return Settings.model_validate(raw)

@@ -178,3 +178,12 @@ def test_relative_paths_are_taken_from_the_config_folder(tmp_path: Path) -> None
     assert settings.lrm.data_dir == tmp_path.resolve() / "state"
     assert settings.config_source is not None
     assert settings.config_source.path == tmp_path.resolve() / "cfg.json"
+
+
+def test_environment_password_beats_password_file(tmp_path: Path) -> None:
+    """LRM_GVP__PASSWORD overrides a password_file given in the file."""
+    (tmp_path / "gvp.pw").write_text("from-file")
+    text = "[gvp]\nprimary_url = \"http://x\"\npassword_file = \"gvp.pw\"\n"
+    settings = load_settings(write(tmp_path, text), environ={"LRM_GVP__PASSWORD": "from-env"})
+    assert settings.gvp is not None
+    assert settings.gvp.password == "from-env"

@@ -27,6 +27,8 @@ from lrm.observability import get_logger
 from lrm.settings import Settings, parse_hhmm
 
 CATCH_UP_RETRY_S = 2.0
+# How long a stepping-down primary waits for its job to reach a checkpoint.
+STOP_GRACE_S = 1.0
 
 
 class JobRunner(Protocol):
@@ -100,9 +102,18 @@ class PrimaryScheduler:
                    cancel: threading.Event) -> bool:
         """True when the runner ran (whatever each date's outcome); False when the lock was
         held, so the caller retries."""
+        work = asyncio.ensure_future(asyncio.to_thread(
+            self.runner.run_dates, dates, trigger=trigger, epoch=epoch, cancel=cancel))
         try:
-            await asyncio.to_thread(self.runner.run_dates, dates, trigger=trigger, epoch=epoch,
-                                    cancel=cancel)
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # Leaving primary mode: ask the job to stop at its next checkpoint and give it a
+            # moment to record itself as abandoned before the lease is released. Whatever it
+            # still tries to commit afterwards is refused by the fences.
+            cancel.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(work), timeout=STOP_GRACE_S)
+            raise
         except LockHeldError as exc:
             self.log.info("job.skipped_lock_held", epoch=epoch, holder=exc.holder,
                           dates=[d.isoformat() for d in dates])

@@ -9,10 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from lrm.domain.dedup import RawSessions
 from lrm.domain.errors import SourceError
 from lrm.settings import IconSection
-from lrm.sources.idb import open_idb_reader
+from lrm.sources.idb import IdbRead, open_idb_reader
 
 
 @dataclass
@@ -28,7 +30,7 @@ def read_all_idbs(icons: list[IconSection], window_start: int, window_end: int,
     if not icons:
         return IdbReadResult(RawSessions.empty())
 
-    def read(icon: IconSection) -> RawSessions | SourceError:
+    def read(icon: IconSection) -> IdbRead | SourceError:
         try:
             return open_idb_reader(icon.name, icon.url).read(window_start, window_end,
                                                                future_after)
@@ -37,16 +39,16 @@ def read_all_idbs(icons: list[IconSection], window_start: int, window_end: int,
 
     with ThreadPoolExecutor(max_workers=min(len(icons), 8),
                             thread_name_prefix="lrm-idb") as pool:
-        results = list(pool.map(read, icons))
+        results: list[IdbRead | SourceError] = list(pool.map(read, icons))
 
     outcome: dict[str, dict[str, Any]] = {}
-    groups: dict[str, list[tuple[IconSection, RawSessions | SourceError]]] = defaultdict(list)
+    groups: dict[str, list[tuple[IconSection, IdbRead | SourceError]]] = defaultdict(list)
     for icon, result in zip(icons, results, strict=True):
         groups[icon.ha_pair or f"(single) {icon.name}"].append((icon, result))
         if isinstance(result, SourceError):
             outcome[icon.name] = {"status": "failed", "error": str(result)}
         else:
-            outcome[icon.name] = {"status": "ok", "rows": len(result)}
+            outcome[icon.name] = {"status": "ok", "rows": len(result.rows)}
 
     failed_pairs: list[str] = []
     warnings: list[str] = []
@@ -63,5 +65,34 @@ def read_all_idbs(icons: list[IconSection], window_start: int, window_end: int,
                 outcome[name]["status"] = "degraded"
     if failed_pairs:
         raise SourceError("; ".join(failed_pairs), source="icon")
-    rows = RawSessions.concat([r for r in results if isinstance(r, RawSessions)])
-    return IdbReadResult(rows, outcome, warnings)
+    rows = [r.rows for r in results if isinstance(r, IdbRead)]
+    for members in groups.values():
+        rows += _partner_copies(members, outcome)
+    return IdbReadResult(RawSessions.concat(rows), outcome, warnings)
+
+
+def _partner_copies(members: list[tuple[IconSection, IdbRead | SourceError]],
+                    outcome: dict[str, dict[str, Any]]) -> list[RawSessions]:
+    """For every row without an end in one copy, the partner copies' rows of that session that
+    the window did not bring (they ended before the day: the copy without an end missed the
+    logout during an outage). Without them the session would count as open all day."""
+    extra: list[RawSessions] = []
+    for icon, result in members:
+        if isinstance(result, SourceError):
+            continue
+        wanted = sorted({g for other, r in members if other is not icon
+                         and isinstance(r, IdbRead) for g in r.open_guids})
+        if not wanted:
+            continue
+        try:
+            found = open_idb_reader(icon.name, icon.url).read_guids(wanted)
+        except SourceError as exc:
+            outcome[icon.name] = {"status": "degraded", "error": str(exc)}
+            continue
+        have = set(zip(result.rows.guid_hi.tolist(), result.rows.guid_lo.tolist(), strict=True))
+        new = [i for i, key in enumerate(zip(found.guid_hi.tolist(), found.guid_lo.tolist(),
+                                             strict=True)) if key not in have]
+        if new:
+            extra.append(found.take(np.array(new, dtype=np.intp)))
+            outcome[icon.name]["ends_fetched_by_guid"] = len(new)
+    return extra

@@ -12,12 +12,14 @@ Both return the same `RawSessions`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import numpy as np
 import psycopg
+import psycopg.sql
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,18 +34,24 @@ _BATCH_ROWS = 50_000
 
 # Sessions overlapping [window_start, window_end), plus the bad rows the job must account for:
 # an end before the start, or a start absurdly far in the future.
-_PG_COPY_SQL = """
-COPY (
+_PG_SELECT = """
   SELECT ('x' || substr(md5(loginsessionid), 1, 16))::bit(64)::int8,
          ('x' || substr(md5(loginsessionid), 17, 16))::bit(64)::int8,
          COALESCE(agentid, -1)::int8, COALESCE(loginid, -1)::int8,
          COALESCE(placeid, -1)::int8, COALESCE(primarydeviceid, -1)::int8,
          created_ts::int8, COALESCE(terminated_ts, -1)::int8, COALESCE(providertag, -1)::int8
   FROM g_login_session
+"""
+_PG_WINDOW = """
   WHERE (created_ts < {end} AND (terminated_ts IS NULL OR terminated_ts >= {start}
                                  OR terminated_ts < created_ts))
      OR created_ts > {future}
-) TO STDOUT (FORMAT binary)
+"""
+# GUIDs of the rows without an end: the partner copy may have the end (an outage in this copy),
+# and that copy can lie outside the window (it ended before the day), so it is fetched by GUID.
+_PG_OPEN_GUIDS = """
+  SELECT loginsessionid FROM g_login_session
+  WHERE terminated_ts IS NULL AND created_ts < {end}
 """
 
 # Binary COPY framing: 11-byte signature, int32 flags, int32 extension length; then per row an
@@ -54,12 +62,23 @@ _ROW_DTYPE = np.dtype([("nfields", ">i2")] + [
 ])
 
 
+@dataclass(frozen=True)
+class IdbRead:
+    rows: RawSessions
+    open_guids: list[str]
+
+
 class IdbReader(Protocol):
     name: str
 
-    def read(self, window_start: int, window_end: int, future_after: int) -> RawSessions:
+    def read(self, window_start: int, window_end: int, future_after: int) -> IdbRead:
         """Every session row overlapping [window_start, window_end) (epoch seconds), plus rows
-        ending before they start or starting after `future_after`."""
+        ending before they start or starting after `future_after`; and the GUIDs of the rows
+        without an end."""
+        ...
+
+    def read_guids(self, guids: Sequence[str]) -> RawSessions:
+        """The rows of these sessions, wherever they lie in time."""
         ...
 
 
@@ -76,17 +95,38 @@ class PostgresCopyReader:
     name: str
     url: str
 
-    def read(self, window_start: int, window_end: int, future_after: int) -> RawSessions:
-        sql = _PG_COPY_SQL.format(start=int(window_start), end=int(window_end),
+    def read(self, window_start: int, window_end: int, future_after: int) -> IdbRead:
+        where = _PG_WINDOW.format(start=int(window_start), end=int(window_end),
                                   future=int(future_after))
+        with self._connect() as connection:
+            rows = self._copy(connection, psycopg.sql.SQL(_PG_SELECT + where))
+            open_guids = [r[0] for r in connection.execute(
+                _PG_OPEN_GUIDS.format(end=int(window_end))).fetchall()]
+        return IdbRead(rows, open_guids)
+
+    def read_guids(self, guids: Sequence[str]) -> RawSessions:
+        if not guids:
+            return RawSessions.empty()
+        query = psycopg.sql.SQL(_PG_SELECT + " WHERE loginsessionid = ANY({})").format(
+            psycopg.sql.Literal(list(guids)))
+        with self._connect() as connection:
+            return self._copy(connection, query)
+
+    @contextmanager
+    def _connect(self) -> Iterator[psycopg.Connection[Any]]:
         try:
             with psycopg.connect(libpq_url(self.url), connect_timeout=_CONNECT_TIMEOUT_S,
                                  application_name="lrm-idb-reader") as connection:
                 connection.read_only = True
-                with connection.cursor().copy(sql) as copy:
-                    payload = b"".join(bytes(chunk) for chunk in copy)
+                yield connection
         except psycopg.Error as exc:
             raise SourceError(_describe(exc), source=self.name) from exc
+
+    @staticmethod
+    def _copy(connection: psycopg.Connection[Any], select: psycopg.sql.Composable) -> RawSessions:
+        statement = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(select)
+        with connection.cursor().copy(statement) as copy:
+            payload = b"".join(bytes(chunk) for chunk in copy)
         return decode_copy_binary(payload)
 
 
@@ -99,33 +139,56 @@ def decode_copy_binary(payload: bytes) -> RawSessions:
     return RawSessions(**{name: rows[name].astype(np.int64) for name in COLUMNS})
 
 
+_G = sa.table("g_login_session", *(sa.column(c) for c in (
+    "loginsessionid", "agentid", "loginid", "placeid", "primarydeviceid", "created_ts",
+    "terminated_ts", "providertag")))
+
+
 @dataclass
 class PortableReader:
     name: str
     url: str
 
-    def read(self, window_start: int, window_end: int, future_after: int) -> RawSessions:
-        g = sa.table("g_login_session", *(sa.column(c) for c in (
-            "loginsessionid", "agentid", "loginid", "placeid", "primarydeviceid", "created_ts",
-            "terminated_ts", "providertag")))
-        c = g.c
-        query = sa.select(c.loginsessionid, c.agentid, c.loginid, c.placeid, c.primarydeviceid,
-                          c.created_ts, c.terminated_ts, c.providertag).where(sa.or_(
+    def read(self, window_start: int, window_end: int, future_after: int) -> IdbRead:
+        c = _G.c
+        rows = self._fetch(sa.or_(
             sa.and_(c.created_ts < window_end, sa.or_(
                 c.terminated_ts.is_(None), c.terminated_ts >= window_start,
                 c.terminated_ts < c.created_ts)),
             c.created_ts > future_after))
+        with self._connection() as connection:
+            open_guids = [str(g) for g in connection.execute(
+                sa.select(c.loginsessionid).where(c.terminated_ts.is_(None),
+                                                  c.created_ts < window_end)).scalars()]
+        return IdbRead(rows, open_guids)
+
+    def read_guids(self, guids: Sequence[str]) -> RawSessions:
+        if not guids:
+            return RawSessions.empty()
+        return RawSessions.concat([
+            self._fetch(_G.c.loginsessionid.in_(list(guids[i:i + 1000])))
+            for i in range(0, len(guids), 1000)])
+
+    @contextmanager
+    def _connection(self) -> Iterator[sa.Connection]:
         engine = sa.create_engine(sqlalchemy_url(self.url))
-        batches: list[RawSessions] = []
         try:
             with engine.connect() as connection:
-                result = connection.execution_options(stream_results=True).execute(query)
-                while chunk := result.fetchmany(_BATCH_ROWS):
-                    batches.append(_rows_to_arrays(chunk))
+                yield connection
         except SQLAlchemyError as exc:
             raise SourceError(_describe(exc), source=self.name) from exc
         finally:
             engine.dispose()
+
+    def _fetch(self, condition: sa.ColumnElement[bool]) -> RawSessions:
+        c = _G.c
+        query = sa.select(c.loginsessionid, c.agentid, c.loginid, c.placeid, c.primarydeviceid,
+                          c.created_ts, c.terminated_ts, c.providertag).where(condition)
+        batches: list[RawSessions] = []
+        with self._connection() as connection:
+            result = connection.execution_options(stream_results=True).execute(query)
+            while chunk := result.fetchmany(_BATCH_ROWS):
+                batches.append(_rows_to_arrays(chunk))
         return RawSessions.concat(batches)
 
 
