@@ -66,8 +66,7 @@ class InstanceProcess:
 def run_demo(options: DemoOptions, say: Say, show: Callable[[object], None]) -> int:
     folder = options.folder.resolve()
     say(f"lrm demo in {folder}")
-    params = SimParams(tenants=options.tenants, agents_per_tenant=options.agents_per_tenant,
-                       days=options.days, seed=options.seed, bad_rows=1)
+    params = demo_params(options)
     manifest = run_simulation(params, folder, gateway_port=0, gvp_ports=(0, 0),
                               progress=lambda m: say(f"  {m}"))
     with SimulatorServers(folder) as servers:
@@ -103,6 +102,12 @@ def run_demo(options: DemoOptions, say: Say, show: Callable[[object], None]) -> 
             say("Press Ctrl-C to stop.")
             _wait_for_interrupt(instances)
     return 0
+
+
+def demo_params(options: DemoOptions) -> SimParams:
+    """The simulation the demo builds (tests rebuild it to check the printed numbers)."""
+    return SimParams(tenants=options.tenants, agents_per_tenant=options.agents_per_tenant,
+                     days=options.days, seed=options.seed, bad_rows=1)
 
 
 def _simulated_days(manifest: SimManifest) -> tuple[date, date]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from lrm.domain.bundles import Bundle, BundleSet
 from lrm.domain.calendar import business_day
 from lrm.domain.items import build_catalogue
 from lrm.domain.sessions import SessionTable
@@ -21,7 +22,7 @@ from lrm.settings import Settings, load_settings
 from lrm.sim.model import SimParams, generate
 from lrm.sim.run import run_simulation
 from lrm.sim.servers import SimulatorServers
-from lrm.store import config_samples, job_runs
+from lrm.store import catalog, config_samples, job_runs
 from lrm.store.embedded import EmbeddedPostgres
 from lrm.store.schema import usage_daily
 from tests.oracle import oracle_count
@@ -70,11 +71,23 @@ def first_day() -> date:
     return TODAY - timedelta(days=PARAMS.days)
 
 
+BUNDLES = BundleSet(
+    id=10000, name="Hosted bundles", description="", issue_date=date(2026, 1, 1),
+    valid_from=date(2026, 1, 1), valid_to=date(2026, 12, 31), bundles=(
+        Bundle(10001, "Voice without chat", "", include=(2,), exclude=(5,)),
+        Bundle(10002, "Any multimedia", "", include=(5, 6), exclude=()),
+    ))
+
+
 def test_job_results_equal_the_oracle(sim: Sim, lrm_db_url: str,
                                       lrm_engine: sa.Engine) -> None:
-    """Daily tenant and system values of every seat item equal a per-second brute force over
-    the true sessions (so de-duplication and the outage repair are checked too)."""
-    settings = settings_for(sim, lrm_db_url)
+    """Every stored daily value and peak time — tenants, system, agent and place groups, seat
+    items, bundles and enabled agents — equals a per-second brute force over the *true*
+    sessions (so HA de-duplication and the outage repair are checked too), with excluded time
+    and a DST zone."""
+    settings = settings_for(sim, lrm_db_url, LRM_LRM__EXCLUDED_TIME='["12:00-12:30"]')
+    with lrm_engine.begin() as c:
+        catalog.store_bundle_set(c, BUNDLES, "<lrm_bundle_set/>")
     day_date = first_day() + timedelta(days=1)
     assert run(settings, lrm_engine, day_date) == ["succeeded"]
 
@@ -89,20 +102,24 @@ def test_job_results_equal_the_oracle(sim: Sim, lrm_db_url: str,
             c, datetime.fromtimestamp(day.start_ts - 30 * 86400, UTC),
             datetime.fromtimestamp(day.end_ts, UTC))
     oracle = oracle_count(day, sessions, [(int(t.timestamp()), d) for t, d in samples],
-                          build_catalogue(), None, [], int(datetime.now(UTC).timestamp()))
-    for level in ("tenant", "system"):
+                          build_catalogue(), BUNDLES, ["12:00-12:30"],
+                          int(datetime.now(UTC).timestamp()))
+
+    def at(minute: int) -> datetime | None:
+        return datetime.fromtimestamp(day.start_ts + 60 * minute, UTC) if minute >= 0 else None
+
+    compared = 0
+    for level in ("tenant", "system", "agent_group", "place_group"):
         stored = daily(lrm_engine, level, day_date)
-        compared = 0
         for (lvl, subject, item), (value, minute) in oracle.daily.items():
-            if lvl != level:
-                continue
-            peak_value, peak_time = stored[(subject, item)]
-            assert peak_value == value, (level, subject, item)
-            expected_time = (datetime.fromtimestamp(day.start_ts + 60 * minute, UTC)
-                             if minute >= 0 else None)
-            assert peak_time == expected_time, (level, subject, item)
-            compared += 1
-        assert compared >= 7
+            if lvl == level:
+                assert stored[(subject, item)] == (value, at(minute)), (level, subject, item)
+                compared += 1
+        for (lvl, subject), (value, minute) in oracle.enabled.items():
+            if lvl == level:
+                assert stored[(subject, 100)] == (value, at(minute)), (level, subject, 100)
+    assert compared > 60
+    assert any(item == 10001 and value > 0 for (_, _, item), (value, _) in oracle.daily.items())
 
 
 def test_run_record_names_sources_and_counts(sim: Sim, lrm_db_url: str,
