@@ -4,10 +4,10 @@ CSV/JSON bodies pinned, exit codes as SPEC §9."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -26,13 +26,13 @@ def at(day: date, hh: int, mm: int) -> datetime:
 
 
 @pytest.fixture
-def hand_made(lrm_db_url: str, lrm_engine: sa.Engine,
-              monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
+def hand_made(lrm_db_url: str, lrm_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch,
+              tmp_path: Path) -> sa.Engine:
     """Tenant 101 (Acme), two weeks of daily values for item 1, a provisioned count history
     and succeeded runs for every date but 2026-11-11."""
     monkeypatch.setenv("LRM_LRM__DATABASE_URL", lrm_db_url)
     monkeypatch.delenv("LRM_CONFIG", raising=False)
-    monkeypatch.chdir(os.path.dirname(__file__))
+    monkeypatch.chdir(tmp_path)  # no ./lrm.toml: settings come from the environment
     values = {date(2026, 11, d): v for d, v in
               [(2, 5), (3, 7), (4, 7), (5, 3), (6, 1), (9, 4), (10, 9), (12, 9)]}
     with lrm_engine.begin() as c:
