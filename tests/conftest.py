@@ -35,6 +35,9 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPost
                               settings=ServerSettings(durable=False, max_connections=300))
     server.start()
     yield server
+    log = server.data_dir / "server.log"
+    if log.exists():  # kept for post-mortems of a failed run
+        (server.data_dir.parent / "server.log").write_bytes(log.read_bytes())
     server.destroy()
 
 
