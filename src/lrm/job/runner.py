@@ -25,6 +25,9 @@ from lrm.store import coordination as co
 from lrm.store import job_runs
 from lrm.store.db import database_errors
 
+# How long recording a run's outcome and releasing the lock are retried (a database restart).
+RECORD_RETRY_S = 10.0
+
 
 @dataclass(frozen=True)
 class DateOutcome:
@@ -113,18 +116,36 @@ class NightlyJob:
     def _record(self, run_id: int, status: str, error: str, summary: RunSummary | None,
                 fence: Callable[[sa.Connection], None] | None = None) -> None:
         """Record a run's failure. Under a fence when we still can; a fenced run records itself
-        without one (compare-and-set on 'running' only: it changes no results)."""
+        without one (compare-and-set on 'running' only: it changes no results). Retried for a
+        few seconds: a run that failed because the database restarted should still say so."""
         values = summary.ledger_values() if summary else {}
-        try:
-            with self.engine.begin() as connection:
-                if fence is not None:
-                    fence(connection)
-                job_runs.finish_run(connection, run_id, status, error=error, **values)
-        except FencedError:
-            with self.engine.begin() as connection:
-                job_runs.finish_run(connection, run_id, "fenced", error=error, **values)
-        except (LrmError, sa.exc.SQLAlchemyError) as exc:
-            self.log.error("job.record_failed", run_id=run_id, error=str(exc))
+
+        def write() -> None:
+            try:
+                with self.engine.begin() as connection:
+                    if fence is not None:
+                        fence(connection)
+                    job_runs.finish_run(connection, run_id, status, error=error, **values)
+            except FencedError:
+                with self.engine.begin() as connection:
+                    job_runs.finish_run(connection, run_id, "fenced", error=error, **values)
+
+        self._retry(write, "job.record_failed", run_id=run_id)
+
+    def _retry(self, action: Callable[[], None], failure_event: str, **fields: object) -> None:
+        deadline = time.monotonic() + RECORD_RETRY_S
+        delay = 0.1
+        while True:
+            try:
+                action()
+            except (LrmError, sa.exc.SQLAlchemyError) as exc:
+                if time.monotonic() + delay > deadline:
+                    self.log.error(failure_event, error=str(exc).splitlines()[0], **fields)
+                    return
+            else:
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def _observe(self, status: str, started: float) -> None:
         if self.metrics is None:
@@ -172,11 +193,11 @@ class NightlyJob:
         finally:
             stop.set()
             beat.join(timeout=5)
-            try:
+            def release() -> None:
                 with self.engine.begin() as connection:
                     co.release_job_lock(connection, holder)
-            except sa.exc.SQLAlchemyError as exc:
-                self.log.warning("job.lock_release_failed", error=str(exc))
+
+            self._retry(release, "job.lock_release_failed", holder=holder)
 
     def _heartbeat(self, holder: str, stop: threading.Event, cancel: threading.Event) -> None:
         interval = self.settings.ha.renew_interval_s
