@@ -4,7 +4,10 @@ HA instance and the HTTP apps are wired together."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 import sqlalchemy as sa
 
@@ -65,10 +68,18 @@ def build_instance(settings: Settings, database: Database) -> Instance:
     return instance
 
 
-def serve(settings: Settings) -> int:
-    """Run one instance until it is stopped; returns the process exit code."""
+def serve(settings: Settings) -> NoReturn:
+    """Run one instance until it is stopped, then end the process with its exit code.
+
+    The process ends with os._exit: a thread stuck in a call to an unreachable database (the
+    very case that makes an instance step down) would otherwise keep the interpreter from
+    exiting, and a supervisor waiting for `exit_on_lease_loss` would wait forever."""
     database = open_database(settings, pool_size=10)
+    loop = asyncio.new_event_loop()
+    code = 1
     try:
-        return asyncio.run(build_instance(settings, database).run())
+        code = loop.run_until_complete(build_instance(settings, database).run())
     finally:
-        database.engine.dispose()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

@@ -227,7 +227,7 @@ def serve_command(
     from lrm.observability import configure_logging
 
     configure_logging()
-    raise typer.Exit(serve(settings_from(config, instance_id)))
+    serve(settings_from(config, instance_id))
 
 
 ha_app = typer.Typer(no_args_is_help=True, help="The primary/backup pair.")

@@ -156,3 +156,23 @@ def test_graceful_switchover_peer_serves_within_two_seconds(cluster: Cluster) ->
     poll(primary.serves_reports, 5, "the first instance to serve again")
     assert time.monotonic() - stopped <= 2.0
     assert backup.process.wait(timeout=10) == 0
+
+
+def test_backup_runs_no_job_at_the_scheduled_time(cluster: Cluster) -> None:
+    """At nightly_job_time the primary runs the job (trigger "schedule") and the backup does
+    not, although both have the same configuration."""
+    from datetime import UTC, datetime, timedelta
+
+    at = (datetime.now(UTC) + timedelta(seconds=75)).replace(second=0, microsecond=0)
+    env = {"LRM_JOB__NIGHTLY_JOB_TIME": at.strftime("%H:%M"), "LRM_JOB__CATCH_UP_DAYS": "0",
+           "LRM_JOB__RECOMPUTE_DAYS": "0"}
+    cluster.env.update(env)
+    primary, backup = pair(cluster)
+    wait_s = (at - datetime.now(UTC)).total_seconds()
+    poll(lambda: any(r.trigger == "schedule" for r in cluster.runs()), wait_s + 20,
+         f"the scheduled run at {at:%H:%M}")
+    poll(lambda: jobs_settled(cluster), 30, "the scheduled run to finish")
+    runs = cluster.runs()
+    assert {(r.instance_id, r.trigger) for r in runs} == {(primary.instance_id, "schedule")}
+    assert [r.business_date for r in runs] == [at.date() - timedelta(days=1)]
+    assert backup.mode() == "backup"

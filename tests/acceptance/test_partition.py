@@ -33,3 +33,19 @@ def test_primary_cut_off_from_the_database_closes_its_report_port(
         assert first.mode() == "backup" and first.report_port_refuses()
     finally:
         proxy.stop()
+
+
+def test_exit_on_lease_loss_exits_non_zero(cluster: Cluster, pg_server: EmbeddedPostgres) -> None:
+    """With ha.exit_on_lease_loss the cut-off primary exits with code 1 (for a supervisor to
+    restart it) after closing its report port."""
+    proxy = TcpProxy(pg_server.port).start()
+    try:
+        database = cluster.database_url.replace(f":{pg_server.port}/", f":{proxy.port}/")
+        node = cluster.start("lrm-a", LRM_LRM__DATABASE_URL=database,
+                             LRM_HA__EXIT_ON_LEASE_LOSS="true")
+        poll(node.serves_reports, 20, "the instance to become primary")
+        proxy.cut()
+        assert node.process.wait(timeout=RENEW_DEADLINE_S + 15) == 1
+        assert "lease.lost" in node.log()
+    finally:
+        proxy.stop()

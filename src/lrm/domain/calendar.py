@@ -1,0 +1,166 @@
+"""Business days, excluded-time windows and report periods (SPEC §3, §5.3).
+
+A business day is a calendar day in `report_timezone`: from local midnight to the next local
+midnight, so it lasts 23, 24 or 25 hours on DST days (1380, 1440 or 1500 minutes). Minutes are
+numbered from the day's first instant; minute m starts at `start_ts + 60*m` whatever the wall
+clock says, so the repeated hour of an autumn day is simply 60 more minutes.
+
+Excluded time is given as local wall-clock windows "HH:MM-HH:MM". A minute is excluded when
+its local start time falls in [from, to). Consequences on DST days, chosen deliberately:
+- on the autumn day a window inside the repeated hour excludes both occurrences (both have a
+  local start time in the window);
+- on the spring day a window inside the skipped hour excludes nothing (those times never occur);
+- a window whose `from` is later than its `to` wraps past midnight ("22:00-02:00" is
+  [22:00, 24:00) and [00:00, 02:00)); "24:00" may end a window.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from lrm.domain._arrays import Bool
+from lrm.domain.errors import InputError
+
+Granularity = Literal["detailed", "day", "week", "month"]
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WINDOW = re.compile(r"^\s*(\d{2}):(\d{2})\s*-\s*(\d{2}):(\d{2})\s*$")
+
+
+@dataclass(frozen=True)
+class BusinessDay:
+    """One calendar day of the report time zone, as a half-open UTC interval [start_ts, end_ts)
+    in epoch seconds."""
+
+    date: date
+    zone: str
+    start_ts: int
+    end_ts: int
+
+    @property
+    def seconds(self) -> int:
+        return self.end_ts - self.start_ts
+
+    @property
+    def minutes(self) -> int:
+        """1440 on an ordinary day, 1380 / 1500 on the spring / autumn DST days."""
+        return self.seconds // 60
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
+
+    def minute_ts(self, minute: int) -> int:
+        """UTC epoch seconds at which minute `minute` of the day starts."""
+        return self.start_ts + 60 * minute
+
+    def minute_local(self, minute: int) -> datetime:
+        """The local wall-clock start of minute `minute` (aware; `fold` set in a repeated hour)."""
+        return datetime.fromtimestamp(self.minute_ts(minute), self.tzinfo)
+
+    def minute_label(self, minute: int) -> str:
+        """The local "HH:MM" of minute `minute` (a peak time in a daily report row)."""
+        return self.minute_local(minute).strftime("%H:%M")
+
+
+def _midnight_ts(d: date, zone: ZoneInfo) -> int:
+    # fold=0: in a gap at midnight this is the instant the day really starts (the transition).
+    return int(datetime.combine(d, time(0), tzinfo=zone).timestamp())
+
+
+def business_day(d: date, zone: ZoneInfo | str) -> BusinessDay:
+    """The business day `d` in `zone`: local midnight to the next local midnight."""
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    start = _midnight_ts(d, tz)
+    end = _midnight_ts(d + timedelta(days=1), tz)
+    if (end - start) % 60:
+        raise ValueError(f"{d} in {tz.key} is not a whole number of minutes long")
+    return BusinessDay(date=d, zone=tz.key, start_ts=start, end_ts=end)
+
+
+def day_containing(ts: int, zone: ZoneInfo | str) -> BusinessDay:
+    """The business day that contains the UTC instant `ts`."""
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    return business_day(datetime.fromtimestamp(ts, tz).date(), tz)
+
+
+def parse_window(window: str) -> tuple[int, int]:
+    """'HH:MM-HH:MM' as (from, to) minutes of the local day. `to` may be 24:00 (1440); when
+    `from` > `to` the window wraps past midnight. Raises InputError."""
+    match = _WINDOW.match(window)
+    problems: list[str] = []
+    if not match:
+        raise InputError([f"{window!r} is not a window in HH:MM-HH:MM form"], what="excluded_time")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or m1 > 59:
+        problems.append(f"{window!r}: {h1:02d}:{m1:02d} is not a time of day")
+    if h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
+        problems.append(f"{window!r}: {h2:02d}:{m2:02d} is not a time of day (or 24:00)")
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if not problems and start == end:
+        problems.append(f"{window!r} is empty")
+    if problems:
+        raise InputError(problems, what="excluded_time")
+    return start, end
+
+
+def excluded_minute_mask(day: BusinessDay, windows: list[str] | tuple[str, ...]) -> Bool:
+    """One flag per minute of `day`: True when the minute's local start time lies in one of the
+    windows. Invalid windows raise InputError listing every bad window."""
+    problems: list[str] = []
+    parsed: list[tuple[int, int]] = []
+    for window in windows:
+        try:
+            parsed.append(parse_window(window))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems, what="excluded_time")
+    mask = np.zeros(day.minutes, dtype=np.bool_)
+    if not parsed:
+        return mask
+    tz = day.tzinfo
+    local = np.fromiter(
+        ((lt.hour * 60 + lt.minute)
+         for lt in (datetime.fromtimestamp(day.start_ts + 60 * m, tz) for m in range(day.minutes))),
+        dtype=np.int32, count=day.minutes)
+    for start, end in parsed:
+        if start < end:
+            mask |= (local >= start) & (local < end)
+        else:  # wraps past midnight
+            mask |= (local >= start) | (local < end)
+    return mask
+
+
+def weekday_index(week_start: str | int) -> int:
+    """0 (Monday) … 6 (Sunday) from a weekday name (any case) or an index."""
+    if isinstance(week_start, int) and not isinstance(week_start, bool):
+        if 0 <= week_start <= 6:
+            return week_start
+    elif isinstance(week_start, str) and week_start.strip().lower() in WEEKDAYS:
+        return WEEKDAYS.index(week_start.strip().lower())
+    raise InputError([f"week_start {week_start!r} is not one of {', '.join(WEEKDAYS)}"],
+                     what="week_start")
+
+
+def period_start(d: date, granularity: Granularity | str, week_start: str | int = "monday") -> date:
+    """First day of the period of `granularity` that contains `d`: `d` itself for detailed and
+    day; the latest `week_start` weekday on or before `d` for week; the 1st for month."""
+    if granularity in ("detailed", "day"):
+        return d
+    if granularity == "week":
+        return d - timedelta(days=(d.weekday() - weekday_index(week_start)) % 7)
+    if granularity == "month":
+        return d.replace(day=1)
+    raise InputError([f"granularity {granularity!r} is not detailed, day, week or month"],
+                     what="granularity")
+
+
+def utc_iso(ts: int) -> str:
+    """ISO 8601 UTC with 'Z' (for GVP requests and logs)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,437 @@
+"""Configuration documents (SPEC §4.2) as vectorised lookup tables, and their history in a day.
+
+A `ConfigIndex` holds one document as sorted DBID arrays with parallel attribute arrays, so a
+million sessions are resolved with a few `np.searchsorted` calls. A `ConfigHistory` is the
+time-ordered list of documents: the document in force at instant t is the one of the latest
+sample at or before t; before the first sample, the first one.
+
+Reading rules, chosen to be forgiving of a gateway's quirks but never silent:
+- an object without a positive integer DBID is skipped and counted in `ConfigIndex.skipped`;
+- when a DBID appears twice in one section, the later object wins;
+- a missing `tenantDBID` is "unknown" (-1); a missing `state` is "not enabled";
+- group members that are not positive integers are skipped (and counted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+
+import numpy as np
+import numpy.typing as npt
+
+from lrm.domain._arrays import (
+    I32,
+    I64,
+    Bool,
+    Idx,
+    expand_ranges,
+    i64,
+    lookup,
+    symmetric_difference,
+    unique,
+)
+from lrm.domain.vocabulary import MISSING, Vocabulary
+
+_MAX_DBID = (1 << 31) - 1
+
+
+def _int(value: object) -> int:
+    """A DBID-like integer, or -1 when absent or malformed."""
+    if isinstance(value, bool):
+        return -1
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return -1
+
+
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def _ints(raw: list[Any]) -> I64:
+    """Integer column from raw JSON values, -1 where absent or malformed (fast path: all
+    values are plain ints)."""
+    if raw and bool not in set(map(type, raw)):
+        try:
+            arr = np.array(raw)
+        except (ValueError, TypeError, OverflowError):
+            arr = None
+        if arr is not None and arr.ndim == 1 and arr.dtype.kind == "i":
+            return arr.astype(np.int64, copy=False)
+    return i64([_int(v) for v in raw])
+
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _column(objects: list[Any], key: str) -> I64:
+    """One attribute of every object, aligned with the objects (-1 for non-objects)."""
+    return _ints([o.get(key) if _is_mapping(o) else None for o in objects])
+
+
+def _annex(person: object) -> Mapping[str, Any]:
+    """The person's `userProperties.lrm` section ({} when absent or malformed)."""
+    if not _is_mapping(person):
+        return _EMPTY
+    props = person.get("userProperties")
+    if not _is_mapping(props):
+        return _EMPTY
+    lrm = props.get("lrm")
+    return lrm if _is_mapping(lrm) else _EMPTY
+
+
+# Position-aligned parsers: column 0 is the DBID, one row per input object.
+Columns = tuple[npt.NDArray[Any], ...]
+
+
+def _parse_tenants(objects: list[Any], vocabulary: Vocabulary) -> Columns:
+    return (_column(objects, "DBID"),)
+
+
+def _parse_switches(objects: list[Any], vocabulary: Vocabulary) -> Columns:
+    types = [o.get("type") if _is_mapping(o) else None for o in objects]
+    codes = np.asarray([vocabulary.switch_types.code(t) if isinstance(t, str) else MISSING
+                        for t in types], dtype=np.int32)
+    return _column(objects, "DBID"), codes
+
+
+def _parse_dns(objects: list[Any], vocabulary: Vocabulary) -> Columns:
+    return (_column(objects, "DBID"), _column(objects, "tenantDBID"),
+            _column(objects, "switchDBID"))
+
+
+def _parse_places(objects: list[Any], vocabulary: Vocabulary) -> Columns:
+    return (_column(objects, "DBID"), _column(objects, "tenantDBID"),
+            _column(objects, "state") == 1)
+
+
+def _parse_persons(objects: list[Any], vocabulary: Vocabulary) -> Columns:
+    media_cache: dict[Any, int] = {}
+    desktop_cache: dict[str, int] = {}
+    media: list[int] = []
+    desktops: list[int] = []
+    for annex in map(_annex, objects):
+        m = annex.get("media")
+        key = tuple(m) if isinstance(m, list) else m
+        if isinstance(key, str | tuple):
+            if key not in media_cache:
+                media_cache[key] = vocabulary.media_mask(m)
+            media.append(media_cache[key])
+        else:
+            media.append(0)
+        d = annex.get("desktop")
+        if isinstance(d, str):
+            if d not in desktop_cache:
+                desktop_cache[d] = vocabulary.desktops.code(d)
+            desktops.append(desktop_cache[d])
+        else:
+            desktops.append(MISSING)
+    enabled = (_column(objects, "isAgent") == 2) & (_column(objects, "state") == 1)
+    return (_column(objects, "DBID"), _column(objects, "tenantDBID"), i64(media),
+            np.asarray(desktops, dtype=np.int32), enabled)
+
+
+def _parse_groups(objects: list[Any], vocabulary: Vocabulary) -> Columns:
+    """DBID, tenant, and per group the slice [lo, hi) of its members in a flat member column
+    (returned as columns 2 and 3, with the flat members as column 4 — not position-aligned)."""
+    member_lists: list[list[Any]] = []
+    for o in objects:
+        m = o.get("members") if _is_mapping(o) else None
+        member_lists.append(m if isinstance(m, list) else [])
+    lengths = np.asarray([len(m) for m in member_lists], dtype=np.int64)
+    hi = np.cumsum(lengths)
+    members = _ints([v for m in member_lists for v in m])
+    return (_column(objects, "DBID"), _column(objects, "tenantDBID"), hi - lengths, hi, members)
+
+
+_PARSERS = {
+    "tenants": _parse_tenants, "switches": _parse_switches, "dns": _parse_dns,
+    "places": _parse_places, "persons": _parse_persons,
+    "agent-groups": _parse_groups, "place-groups": _parse_groups,
+}
+_SECTIONS = {
+    "tenants": ("tenants",),
+    "switches": ("switches",),
+    "dns": ("dns",),
+    "places": ("places",),
+    "persons": ("persons",),
+    "agent-groups": ("agent-groups", "agent_groups", "agentGroups"),
+    "place-groups": ("place-groups", "place_groups", "placeGroups"),
+}
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A finished section: ids sorted and distinct (the later object wins), columns aligned
+    with them, objects skipped (no positive DBID). For groups, columns[-1] holds the sorted
+    membership keys member << 32 | group."""
+
+    ids: I64
+    columns: Columns
+    skipped: int
+
+
+def _finish(section: str, raw: Columns) -> _Table:
+    ids = raw[0]
+    valid = (ids > 0) & (ids <= _MAX_DBID)
+    rows = np.flatnonzero(valid)
+    if rows.size:
+        order = np.lexsort((rows, ids[rows]))
+        sorted_ids = ids[rows[order]]
+        last = np.ones(sorted_ids.size, dtype=np.bool_)
+        last[:-1] = sorted_ids[1:] != sorted_ids[:-1]
+        rows = rows[order[last]]
+    skipped = int(ids.size - valid.sum())
+    if section in ("agent-groups", "place-groups"):
+        lo, hi, members = raw[2], raw[3], raw[4]
+        owner_row, pos = expand_ranges(lo[rows], hi[rows])
+        member = members[pos]
+        ok = (member > 0) & (member <= _MAX_DBID)
+        skipped += int(members.size - np.count_nonzero(
+            (members > 0) & (members <= _MAX_DBID)))
+        keys = unique((member[ok] << 32) | ids[rows][owner_row[ok]])
+        return _Table(ids[rows], (raw[1][rows], keys), skipped)
+    return _Table(ids[rows], tuple(c[rows] for c in raw[1:]), skipped)
+
+
+def _changed_positions(previous: list[Any], objects: list[Any], block: int = 256) -> list[int]:
+    """Positions where two equally long lists differ (blocks compared in C first)."""
+    changed: list[int] = []
+    for lo in range(0, len(objects), block):
+        a, b = previous[lo:lo + block], objects[lo:lo + block]
+        if a != b:
+            changed.extend(lo + i for i, (x, y) in enumerate(zip(a, b, strict=True))
+                           if x is not y and x != y)
+    return changed
+
+
+class _SectionParser:
+    """Parses one section across the documents of a history, incrementally: when a section
+    list has as many objects as the previous document's, only the objects that differ are
+    parsed again (configuration changes touch a few objects among thousands)."""
+
+    def __init__(self, section: str, vocabulary: Vocabulary) -> None:
+        self.section = section
+        self.vocabulary = vocabulary
+        self._raw_list: list[Any] | None = None
+        self._raw: Columns = ()
+        self._table: _Table | None = None
+
+    def parse(self, objects: list[Any]) -> _Table:
+        parser = _PARSERS[self.section]
+        previous = self._raw_list
+        grouped = self.section in ("agent-groups", "place-groups")
+        if previous is not None and self._table is not None:
+            if objects is previous:
+                return self._table
+            if len(objects) == len(previous):
+                changed = _changed_positions(previous, objects)
+                if not changed:
+                    self._raw_list = objects
+                    return self._table
+                if not grouped and len(changed) * 4 <= len(objects):
+                    patch = parser([objects[i] for i in changed], self.vocabulary)
+                    raw = tuple(c.copy() for c in self._raw)
+                    at = np.asarray(changed, dtype=np.intp)
+                    for column, values in zip(raw, patch, strict=True):
+                        column[at] = values
+                    return self._keep(objects, raw)
+        return self._keep(objects, parser(objects, self.vocabulary))
+
+    def _keep(self, objects: list[Any], raw: Columns) -> _Table:
+        self._raw_list, self._raw = objects, raw
+        self._table = _finish(self.section, raw)
+        return self._table
+
+
+@dataclass(frozen=True)
+class ConfigIndex:
+    """One configuration document as sorted lookup tables. Group memberships are sorted int64
+    keys member << 32 | group."""
+
+    tenant_ids: I64
+    person_ids: I64
+    person_tenant: I64
+    person_media: I64
+    person_desktop: I32
+    person_enabled: Bool
+    place_ids: I64
+    place_tenant: I64
+    place_enabled: Bool
+    dn_ids: I64
+    dn_tenant: I64
+    dn_switch_type: I32
+    agent_group_ids: I64
+    agent_group_tenant: I64
+    agent_members: I64
+    place_group_ids: I64
+    place_group_tenant: I64
+    place_members: I64
+    skipped: int
+
+    def person_tenant_of(self, person: I64) -> tuple[Bool, I64]:
+        """(found, tenant DBID or -1) per person DBID."""
+        return _get(self.person_ids, self.person_tenant, person, -1)
+
+    def place_tenant_of(self, place: I64) -> tuple[Bool, I64]:
+        return _get(self.place_ids, self.place_tenant, place, -1)
+
+    def dn_tenant_of(self, dn: I64) -> tuple[Bool, I64]:
+        return _get(self.dn_ids, self.dn_tenant, dn, -1)
+
+    def groups_of(self, members: I64, *, kind: str) -> tuple[Idx, I64]:
+        """(row, group DBID) for every group membership of `members` (persons for
+        kind="agent", places for kind="place"), rows in order."""
+        keys = self.agent_members if kind == "agent" else self.place_members
+        valid = (members > 0) & (members <= _MAX_DBID)
+        m = np.where(valid, members, 0)
+        lo = np.searchsorted(keys, m << 32)
+        hi = np.searchsorted(keys, (m + 1) << 32)
+        hi = np.where(valid, hi, lo)
+        row, pos = expand_ranges(lo, hi)
+        return row, keys[pos] & np.int64(_MAX_DBID)
+
+
+def _get(ids: I64, values: npt.NDArray[Any], query: I64,
+         default: int) -> tuple[Bool, npt.NDArray[Any]]:
+    """(found, value or `default`) of each `query` id in the table (ids, values)."""
+    found, pos = lookup(ids, query)
+    if ids.size == 0:
+        return found, np.full(query.shape, default, dtype=values.dtype)
+    return found, np.where(found, values[pos], default).astype(values.dtype, copy=False)
+
+
+def _sections(document: Mapping[str, Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for section, names in _SECTIONS.items():
+        out[section] = []
+        for name in names:
+            value = document.get(name)
+            if isinstance(value, list):
+                out[section] = value
+                break
+    return out
+
+
+def _index(tables: dict[str, _Table]) -> ConfigIndex:
+    switches, dns = tables["switches"], tables["dns"]
+    _, dn_switch_type = _get(switches.ids, switches.columns[0], dns.columns[1], MISSING)
+    persons, places = tables["persons"], tables["places"]
+    agent, place = tables["agent-groups"], tables["place-groups"]
+    return ConfigIndex(
+        tenant_ids=tables["tenants"].ids,
+        person_ids=persons.ids, person_tenant=persons.columns[0],
+        person_media=persons.columns[1], person_desktop=persons.columns[2].astype(np.int32),
+        person_enabled=persons.columns[3].astype(np.bool_),
+        place_ids=places.ids, place_tenant=places.columns[0],
+        place_enabled=places.columns[1].astype(np.bool_),
+        dn_ids=dns.ids, dn_tenant=dns.columns[0], dn_switch_type=dn_switch_type.astype(np.int32),
+        agent_group_ids=agent.ids, agent_group_tenant=agent.columns[0],
+        agent_members=agent.columns[1],
+        place_group_ids=place.ids, place_group_tenant=place.columns[0],
+        place_members=place.columns[1],
+        skipped=sum(t.skipped for t in tables.values()),
+    )
+
+
+def build_config_index(document: Mapping[str, Any], vocabulary: Vocabulary) -> ConfigIndex:
+    """Index one configuration document; string attributes are encoded through `vocabulary`."""
+    return _index({section: _SectionParser(section, vocabulary).parse(objects)
+                   for section, objects in _sections(document).items()})
+
+
+def _value_changes(ids_a: I64, vals_a: Sequence[Any], ids_b: I64,
+                   vals_b: Sequence[Any]) -> I64:
+    """DBIDs whose attribute tuple differs between two tables (absent = all attributes 0)."""
+    union = unique(np.concatenate([ids_a, ids_b]))
+    changed = np.zeros(union.size, dtype=np.bool_)
+    for va, vb in zip(vals_a, vals_b, strict=True):
+        _, xa = _get(ids_a, va, union, 0)
+        _, xb = _get(ids_b, vb, union, 0)
+        changed |= xa != xb
+    return union[changed]
+
+
+def _membership_changes(keys_a: I64, keys_b: I64) -> I64:
+    return unique(symmetric_difference(keys_a, keys_b) >> 32)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Entities whose counting attributes differ between two consecutive documents."""
+
+    persons: I64  # media, desktop or agent-group membership changed
+    dns: I64  # switch type changed
+    places: I64  # place-group membership changed
+
+
+def changes_between(a: ConfigIndex, b: ConfigIndex) -> Changes:
+    persons = unique(np.concatenate([
+        _value_changes(a.person_ids, (a.person_media, a.person_desktop),
+                       b.person_ids, (b.person_media, b.person_desktop)),
+        _membership_changes(a.agent_members, b.agent_members)]))
+    dns = _value_changes(a.dn_ids, (a.dn_switch_type,), b.dn_ids, (b.dn_switch_type,))
+    places = _membership_changes(a.place_members, b.place_members)
+    return Changes(persons=persons, dns=dns, places=places)
+
+
+@dataclass(frozen=True)
+class ConfigHistory:
+    """Documents in time order; `times[k]` is when document k came into force."""
+
+    times: I64
+    indexes: tuple[ConfigIndex, ...]
+    vocabulary: Vocabulary
+
+    def __len__(self) -> int:
+        return len(self.indexes)
+
+    def doc_at(self, ts: I64) -> Idx:
+        """Index of the document in force at each instant (the first one before any sample).
+        Requires at least one document."""
+        k = np.searchsorted(self.times, ts, side="right") - 1
+        return np.maximum(k, 0)
+
+    def in_force(self, start_ts: int, end_ts: int) -> range:
+        """Indices of the documents in force at some instant of [start_ts, end_ts)."""
+        if not self.indexes:
+            return range(0)
+        first = int(self.doc_at(i64([start_ts]))[0])
+        last = int(np.searchsorted(self.times, end_ts, side="left")) - 1
+        return range(first, max(first, last) + 1)
+
+    def changes(self, k: int) -> Changes:
+        """What changed when document k came into force (k >= 1)."""
+        return changes_between(self.indexes[k - 1], self.indexes[k])
+
+
+def build_config_history(samples: Iterable[tuple[int, Mapping[str, Any]]],
+                         vocabulary: Vocabulary) -> ConfigHistory:
+    """Index time-stamped documents. Samples are sorted by time (for equal times the later one
+    in the input wins); consecutive equal documents are merged (only changes matter)."""
+    ordered = sorted(enumerate(samples), key=lambda item: (int(item[1][0]), item[0]))
+    times: list[int] = []
+    docs: list[Mapping[str, Any]] = []
+    for _, (taken_at, document) in ordered:
+        ts = int(taken_at)
+        if times and times[-1] == ts:
+            docs[-1] = document
+            continue
+        times.append(ts)
+        docs.append(document)
+    kept_times: list[int] = []
+    kept_docs: list[Mapping[str, Any]] = []
+    for ts, document in zip(times, docs, strict=True):
+        if kept_docs and (kept_docs[-1] is document or kept_docs[-1] == document):
+            continue
+        kept_times.append(ts)
+        kept_docs.append(document)
+    parsers = {section: _SectionParser(section, vocabulary) for section in _SECTIONS}
+    indexes = [_index({section: parsers[section].parse(objects)
+                       for section, objects in _sections(document).items()})
+               for document in kept_docs]
+    return ConfigHistory(times=i64(kept_times), indexes=tuple(indexes), vocabulary=vocabulary)

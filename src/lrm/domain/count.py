@@ -1,0 +1,254 @@
+"""The pure entry point of the nightly count: one business day, every level, every item.
+
+`count_day` takes the day's sessions, the configuration samples, the catalogue, the active
+bundle set and the excluded-time windows, and returns compact arrays per level:
+
+| level         | subjects                      | items                          |
+|---------------|-------------------------------|--------------------------------|
+| `tenant`      | tenant DBIDs                  | seat items, then bundles       |
+| `system`      | [0]                           | seat items, then bundles       |
+| `agent_group` | agent-group DBIDs             | seat items                     |
+| `place_group` | place-group DBIDs             | seat items                     |
+
+Subjects are every tenant / group present in a document in force during the day, plus every
+tenant of a counted session, so a quiet tenant gets rows of zeros rather than no rows.
+The system level counts distinct seats over all tenants together at each instant (the peak
+of the sum; a seat used by two tenants at once is still one seat). Bundles are not computed for
+groups (research lrm-domain.md §2.5: not supported for group reports).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lrm.domain._arrays import I32, I64, Bool, dense_rank, i64, unique
+from lrm.domain.bundles import Bundle, BundleSet
+from lrm.domain.calendar import BusinessDay, excluded_minute_mask
+from lrm.domain.config import ConfigHistory, build_config_history
+from lrm.domain.daily import EnabledDaily, daily_peak, enabled_agents_daily
+from lrm.domain.items import Catalogue
+from lrm.domain.peaks import Predicate, dense_level_minute_peaks
+from lrm.domain.resolve import (
+    DEFAULT_FUTURE_TOLERANCE_S,
+    GroupPairs,
+    Resolution,
+    Segments,
+    resolve_sessions,
+)
+from lrm.domain.sessions import SessionTable
+from lrm.domain.vocabulary import Vocabulary
+
+LEVELS = ("tenant", "system", "agent_group", "place_group")
+_ROWS_PER_BATCH = 300_000
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    """Results of one level. `minute_peaks[s, i, m]` is subject s, item i, minute m;
+    `daily_value[s, i]` / `daily_minute[s, i]` the daily value and its minute (-1: none)."""
+
+    level: str
+    subject_ids: I64
+    item_ids: I64
+    minute_peaks: npt.NDArray[np.int32]
+    daily_value: I32
+    daily_minute: I32
+    enabled: EnabledDaily
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """Everything counted for one business day.
+
+    `levels` maps "tenant", "system", "agent_group", "place_group" to their results;
+    `excluded` flags the excluded minutes; `counts` holds the session tallies of
+    `resolve.resolve_sessions` (sessions, counted, the set-aside kinds end_before_start /
+    start_in_future / unknown_tenant, and unknown_reference, unknown_channel, open,
+    zero_length, outside_day) plus config_objects_skipped; `bundle_set_id` is the set used."""
+
+    day: BusinessDay
+    excluded: Bool
+    levels: dict[str, LevelResult]
+    counts: dict[str, int]
+    bundle_set_id: int | None
+
+    def peak_ts(self, minute: int) -> int | None:
+        """UTC epoch seconds of a peak minute (None for -1, "no peak")."""
+        return None if minute < 0 else self.day.minute_ts(minute)
+
+
+def item_masks(segments: Segments, catalogue: Catalogue) -> I64:
+    """Per segment, bit i set when the segment satisfies seat item i's rule (i = position in
+    `catalogue.seat_items`)."""
+    masks = np.zeros(len(segments), dtype=np.int64)
+    for bit, item in enumerate(catalogue.seat_items):
+        assert item.rule is not None
+        masks |= item.rule.mask(segments).astype(np.int64) << np.int64(bit)
+    return masks
+
+
+def predicates_for(catalogue: Catalogue, bundles: Sequence[Bundle]) -> list[Predicate]:
+    """(include bits, exclude bits) for every seat item, then every bundle."""
+    bit_of = {item.id: 1 << bit for bit, item in enumerate(catalogue.seat_items)}
+    predicates: list[Predicate] = [(bit, 0) for bit in bit_of.values()]
+    for bundle in bundles:
+        missing = [i for i in (*bundle.include, *bundle.exclude) if i not in bit_of]
+        if missing:
+            raise ValueError(f"bundle {bundle.id} uses items that are not seat items of this "
+                             f"catalogue: {missing}")
+        include = sum(bit_of[i] for i in set(bundle.include))
+        exclude = sum(bit_of[i] for i in set(bundle.exclude))
+        predicates.append((include, exclude))
+    return predicates
+
+
+def _subjects(history: ConfigHistory, day: BusinessDay, attr: str, extra: I64) -> I64:
+    parts = [getattr(history.indexes[k], attr) for k in history.in_force(day.start_ts, day.end_ts)]
+    return unique(np.concatenate([*parts, extra]))
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The segment columns every level needs, computed once: times from the day start, dense
+    seat indices, item masks as codes into a table of distinct masks."""
+
+    start: I64
+    end: I64
+    seat_index: I64
+    n_seats: int
+    mask_code: I64
+    mask_values: I64
+
+    @classmethod
+    def of(cls, day: BusinessDay, segments: Segments, masks: I64) -> _Rows:
+        seat_ids, seat_index = dense_rank(segments.seat)
+        mask_values, mask_code = dense_rank(masks)
+        return cls(segments.start - day.start_ts, segments.end - day.start_ts, seat_index,
+                   int(seat_ids.size), mask_code, mask_values)
+
+
+def _level(level: str, day: BusinessDay, excluded: Bool, subject_ids: I64, subject: I64,
+           data: _Rows, rows: I64 | None, item_ids: I64,
+           predicates: Sequence[Predicate], enabled: EnabledDaily) -> LevelResult:
+    n_subjects = int(subject_ids.size)
+    peaks = np.zeros((n_subjects, len(predicates), day.minutes), dtype=np.int32)
+    if rows is None:
+        rows = np.arange(subject.size, dtype=np.int64)
+    # Subjects are independent: count them in batches of about _ROWS_PER_BATCH rows, so that
+    # the temporary arrays stay small whatever the number of tenants or groups.
+    per_subject = np.bincount(subject, minlength=n_subjects)
+    first_row = np.concatenate([[0], np.cumsum(per_subject)])
+    cuts = np.unique(np.searchsorted(first_row, np.arange(0, int(first_row[-1]),
+                                                          _ROWS_PER_BATCH), side="right") - 1)
+    bounds = [*(int(c) for c in cuts if 0 < c < n_subjects), n_subjects]
+    order = np.argsort(subject, kind="stable") if len(bounds) > 1 else None
+    lo = 0
+    for hi in bounds:
+        if order is None:
+            batch = rows
+            local = subject
+        else:
+            picked = order[int(first_row[lo]):int(first_row[hi])]
+            batch = rows[picked]
+            local = subject[picked] - lo
+        if batch.size:
+            peaks[lo:hi] = dense_level_minute_peaks(
+                local, data.seat_index[batch], data.n_seats, data.start[batch],
+                data.end[batch], data.mask_code[batch], data.mask_values, hi - lo, predicates,
+                horizon=day.seconds)
+        lo = hi
+    value, minute = daily_peak(peaks, excluded)
+    return LevelResult(level=level, subject_ids=subject_ids, item_ids=item_ids,
+                       minute_peaks=peaks, daily_value=value, daily_minute=minute,
+                       enabled=enabled)
+
+
+def _group_level(level: str, day: BusinessDay, excluded: Bool, history: ConfigHistory,
+                 pairs: GroupPairs, data: _Rows, item_ids: I64,
+                 predicates: Sequence[Predicate]) -> LevelResult:
+    attr = "agent_group_ids" if level == "agent_group" else "place_group_ids"
+    subject_ids = _subjects(history, day, attr, pairs.group)
+    subject = np.searchsorted(subject_ids, pairs.group).astype(np.int64)
+    enabled = enabled_agents_daily(day, history, level, subject_ids)
+    return _level(level, day, excluded, subject_ids, subject, data, pairs.segment, item_ids,
+                  predicates, enabled)
+
+
+def count_day(day: BusinessDay, sessions: SessionTable,
+              config_samples: Iterable[tuple[int, Mapping[str, Any]]], catalogue: Catalogue,
+              bundle_set: BundleSet | None, excluded_windows: Sequence[str], now_ts: int, *,
+              future_tolerance_s: int = DEFAULT_FUTURE_TOLERANCE_S,
+              levels: Sequence[str] = LEVELS, progress: Progress | None = None,
+              workers: int = 2) -> DayResult:
+    """Count one business day. `config_samples` are (taken_at epoch seconds, document) pairs
+    covering the day (including the one in force at its start and at the earliest login of a
+    session still active in it); `now_ts` is the time of the run (for `start_in_future`).
+    `progress` is called with the name of each finished stage; `workers` threads compute the
+    levels (1: sequentially, in the calling thread)."""
+    unknown = sorted(set(levels) - set(LEVELS))
+    if unknown:
+        raise ValueError(f"unknown levels {unknown}")
+
+    def stage(name: str) -> None:
+        if progress is not None:
+            progress(name)
+
+    excluded = excluded_minute_mask(day, list(excluded_windows))
+    history = build_config_history(config_samples, Vocabulary(catalogue.media_names()))
+    stage("config")
+    resolution: Resolution = resolve_sessions(sessions, history, day, now_ts,
+                                              future_tolerance_s=future_tolerance_s)
+    segments = resolution.segments
+    stage("resolve")
+    masks = item_masks(segments, catalogue)
+    bundles = bundle_set.bundles if bundle_set is not None else ()
+    predicates = predicates_for(catalogue, bundles)
+    seat_ids = [item.id for item in catalogue.seat_items]
+    all_items = i64(seat_ids + [b.id for b in bundles])
+    seat_items = i64(seat_ids)
+    data = _Rows.of(day, segments, masks)
+    stage("items")
+
+    tenant_ids = _subjects(history, day, "tenant_ids", segments.tenant)
+    seat_predicates = predicates[: len(seat_ids)]
+    tasks: dict[str, Callable[[], LevelResult]] = {
+        "tenant": lambda: _level(
+            "tenant", day, excluded, tenant_ids,
+            np.searchsorted(tenant_ids, segments.tenant).astype(np.int64), data, None,
+            all_items, predicates, enabled_agents_daily(day, history, "tenant", tenant_ids)),
+        "system": lambda: _level(
+            "system", day, excluded, i64([0]), np.zeros(len(segments), dtype=np.int64), data,
+            None, all_items, predicates, enabled_agents_daily(day, history, "system", tenant_ids)),
+        "agent_group": lambda: _group_level(
+            "agent_group", day, excluded, history, resolution.agent_groups, data, seat_items,
+            seat_predicates),
+        "place_group": lambda: _group_level(
+            "place_group", day, excluded, history, resolution.place_groups, data, seat_items,
+            seat_predicates),
+    }
+    wanted = [level for level in LEVELS if level in levels]
+    results: dict[str, LevelResult] = {}
+    if workers <= 1 or len(wanted) <= 1:
+        for level in wanted:
+            results[level] = tasks[level]()
+            stage(level)
+    else:
+        # Levels are independent; numpy releases the GIL in its heavy loops, so threads use
+        # the cores. Results do not depend on scheduling.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {level: pool.submit(tasks[level]) for level in wanted}
+            for level in wanted:
+                results[level] = futures[level].result()
+                stage(level)
+    counts = dict(resolution.counts)
+    counts["config_objects_skipped"] = sum(
+        history.indexes[k].skipped for k in history.in_force(day.start_ts, day.end_ts))
+    return DayResult(day=day, excluded=excluded, levels=results, counts=counts,
+                     bundle_set_id=bundle_set.id if bundle_set is not None else None)

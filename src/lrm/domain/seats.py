@@ -1,0 +1,125 @@
+"""Distinct seats: from session segments to the moments a seat's item mask changes.
+
+Several sessions on one seat at the same instant are one seat (SPEC §5.1). For each (subject,
+seat) — a subject is a tenant, a group or the whole system — the active segments change only at
+their start and end times. Between two consecutive such times the set of active segments is
+constant, and so is the seat's **item mask**: bit i is set when at least one active segment
+satisfies seat item i's rule. A seat counts for item i while bit i is set, and for a bundle
+while `mask & include != 0 and mask & exclude == 0` ("the items it uses then", SPEC §5.4).
+
+`seat_transitions` returns, for every (subject, seat, t) where the mask changes, the mask just
+before and just after t. Intervals are half-open [start, end): a session ending at t and another
+starting at t on the same seat keep the seat continuously occupied, and only the state after
+the last event of a timestamp is read (ties).
+
+How: one sort of the 2·n start/end events by (subject, seat, t), then a running count of active
+segments per item bit. The counts of four bits share one int64 (16-bit lanes: one cumulative
+sum serves four items); lanes are exact while no (subject, seat) has 65,536 or more segments
+(an upper bound of its simultaneous ones), which is checked, with a one-bit-at-a-time
+fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrm.domain._arrays import I64, argsort_keys, dense_rank, i64, run_ends
+
+_LANE_BITS = 16
+_LANES = 4
+_LANE_MAX = (1 << _LANE_BITS) - 1
+
+
+@dataclass(frozen=True)
+class Transitions:
+    """Changes of a (subject, seat) item mask, sorted by (subject, seat, t). `t` is in seconds
+    from the start of the day, in [0, horizon]."""
+
+    subject: I64
+    t: I64
+    before: I64
+    after: I64
+
+    def __len__(self) -> int:
+        return int(self.t.size)
+
+
+def _empty() -> Transitions:
+    empty = i64([])
+    return Transitions(empty, empty, empty, empty)
+
+
+def seat_transitions(subject: I64, seat: I64, start: I64, end: I64, mask: I64, *,
+                     horizon: int) -> Transitions:
+    """Mask changes of every (subject, seat). Rows with start >= end contribute nothing.
+    `start`/`end` are seconds from the start of the day, 0 <= start, end <= horizon."""
+    seat_ids, seat_index = dense_rank(seat)
+    mask_values, mask_code = dense_rank(mask)
+    return dense_seat_transitions(subject, seat_index, int(seat_ids.size), start, end,
+                                  mask_code, mask_values, horizon=horizon)
+
+
+def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I64, end: I64,
+                           mask_code: I64, mask_values: I64, *, horizon: int) -> Transitions:
+    """`seat_transitions` for seats given as dense indices (< n_seats) and masks given as codes
+    into the table `mask_values` (so a count computes both once for all its levels)."""
+    keep = start < end
+    if not keep.all():
+        subject, seat_index, start, end, mask_code = (
+            a[keep] for a in (subject, seat_index, start, end, mask_code))
+    n = int(start.size)
+    if n == 0:
+        return _empty()
+    if int(start.min()) < 0 or int(end.max()) > horizon:
+        raise ValueError("segment times must lie within [0, horizon]")
+    pair_ids, pair_index = dense_rank(subject * np.int64(n_seats) + seat_index)
+    pair_subject = pair_ids // np.int64(n_seats)
+    width = np.int64(horizon + 1)
+
+    keys = np.concatenate([pair_index * width + start, pair_index * width + end])
+    # A seat carrying 65,536+ simultaneous segments would overflow a 16-bit lane; the number
+    # of segments of a (subject, seat) bounds it.
+    lanes_ok = n <= _LANE_MAX or int(np.bincount(pair_index).max()) <= _LANE_MAX
+    del pair_index
+    order = argsort_keys(keys)
+    keys = keys[order]
+    is_end = order >= n
+    code = mask_code.astype(np.int32)
+    codes = np.concatenate([code, code])[order]
+    del order, code
+    last = np.flatnonzero(run_ends(keys))
+    keys = keys[last]
+
+    present = int(np.bitwise_or.reduce(mask_values))
+    bits = [b for b in range(present.bit_length()) if (present >> b) & 1]
+    after = np.zeros(last.size, dtype=np.int64)
+    group = _LANES if lanes_ok else 1
+    for first in range(0, len(bits), group):
+        word_bits = bits[first:first + group]
+        spread = np.zeros(mask_values.size, dtype=np.int64)
+        for lane, b in enumerate(word_bits):
+            spread |= ((mask_values >> np.int64(b)) & 1) << np.int64(_LANE_BITS * lane)
+        delta = spread[codes]
+        np.negative(delta, out=delta, where=is_end)
+        np.cumsum(delta, out=delta)
+        counts = delta[last]
+        del delta
+        for lane, b in enumerate(word_bits):
+            if lanes_ok:
+                on = ((counts >> np.int64(_LANE_BITS * lane)) & np.int64(_LANE_MAX)) != 0
+            else:
+                on = counts != 0
+            after |= on.astype(np.int64) << np.int64(b)
+    del codes, is_end
+
+    pair = keys // width
+    t = keys - pair * width
+    before = np.empty_like(after)
+    before[0] = 0
+    before[1:] = after[:-1]
+    before[1:][pair[1:] != pair[:-1]] = 0
+    changed = before != after
+    return Transitions(subject=pair_subject[pair[changed]], t=t[changed],
+                       before=before[changed], after=after[changed])
