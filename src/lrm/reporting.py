@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from lrm.domain.calendar import WEEKDAYS, Granularity
 from lrm.domain.errors import InputError
 from lrm.domain.report_rows import (
-    WEEKDAYS,
-    Granularity,
     ReportRow,
     Subject,
     columns_for,

@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lrm.domain._arrays import i64
-from lrm.domain.calendar import business_day, period_start
+from lrm.domain.calendar import Granularity, business_day, period_start
 from lrm.domain.config import build_config_history
-from lrm.domain.daily import aggregate_periods, daily_peak, enabled_agents_daily, gvp_daily
+from lrm.domain.daily import daily_peak, enabled_agents_daily, gvp_daily
+from lrm.domain.report_rows import DailyValue, aggregate
 from lrm.domain.vocabulary import Vocabulary
 from tests.strategies import document, person
 
@@ -47,42 +48,44 @@ def test_daily_peak_matches_a_plain_loop(rows: list[list[int]], excluded: list[b
         assert (values[0, r], minutes[0, r]) == ((best, at) if at >= 0 else (0, -1))
 
 
+def _values(days: list[date], values: list[int]) -> list[DailyValue]:
+    """Daily values of one series; a negative value is a day without a row."""
+    return [DailyValue(101, 1, d, v, None) for d, v in zip(days, values, strict=True) if v >= 0]
+
+
 def test_weekly_and_monthly_values_are_the_maximum_daily_value_latest_on_ties() -> None:
     """Period starts align on the week start / the 1st even when the range starts inside a
-    period; ties go to the latest day; negative values are missing days."""
+    period; ties go to the latest day; days without a row are skipped."""
     days = [date(2026, 11, 25) + timedelta(days=k) for k in range(10)]  # Wed 25 … Fri 4 Dec
     values = [3, 5, 5, 1, 0, -1, 2, 2, 7, -1]
-    weeks = aggregate_periods(days, values, "week", "monday")
-    assert weeks.starts == (date(2026, 11, 23), date(2026, 11, 30))
-    assert weeks.values.tolist() == [5, 7]
-    assert weeks.day_index.tolist() == [2, 8]
-    months = aggregate_periods(days, [values, [0] * 10], "month")
-    assert months.starts == (date(2026, 11, 1), date(2026, 12, 1))
-    assert months.values.tolist() == [[5, 7], [0, 0]]
-    assert months.day_index.tolist() == [[2, 8], [5, 9]]
-    sundays = aggregate_periods(days, values, "week", "sunday")
-    assert sundays.starts == (date(2026, 11, 22), date(2026, 11, 29))
-    empty = aggregate_periods(days[:1], [-1], "day")
-    assert (empty.values.tolist(), empty.day_index.tolist()) == ([-1], [-1])
+    weeks = aggregate(_values(days, values), "week", "monday")
+    assert [(p, v.peak_value, v.business_date) for p, v in weeks] == [
+        (date(2026, 11, 23), 5, days[2]), (date(2026, 11, 30), 7, days[8])]
+    months = aggregate(_values(days, values), "month")
+    assert [(p, v.peak_value, v.business_date) for p, v in months] == [
+        (date(2026, 11, 1), 5, days[2]), (date(2026, 12, 1), 7, days[8])]
+    sundays = aggregate(_values(days, values), "week", "sunday")
+    assert [p for p, _ in sundays] == [date(2026, 11, 22), date(2026, 11, 29)]
+    assert aggregate(_values(days[:1], [-1]), "day") == []
 
 
 @given(st.lists(st.integers(-1, 3), min_size=1, max_size=40), st.sampled_from(
     ["day", "week", "month"]), st.sampled_from(["monday", "wednesday", "sunday"]))
-def test_aggregation_matches_a_plain_loop(values: list[int], granularity: str,
+def test_aggregation_matches_a_plain_loop(values: list[int], granularity: Granularity,
                                           week_start: str) -> None:
     """Each period's value is the plain maximum over its days, at the latest such day."""
     days = [date(2026, 12, 20) + timedelta(days=k) for k in range(len(values))]
-    got = aggregate_periods(days, values, granularity, week_start)
+    got = aggregate(_values(days, values), granularity, week_start)
     expected: dict[date, tuple[int, int]] = {}
     for j, d in enumerate(days):
         p = period_start(d, granularity, week_start)
         best = expected.get(p, (-1, -1))
         if values[j] >= 0 and values[j] >= best[0]:
             best = (values[j], j)
-        expected[p] = best
-    assert list(got.starts) == sorted(expected)
-    assert list(zip(got.values.tolist(), got.day_index.tolist(), strict=True)) == \
-        [expected[p] for p in sorted(expected)]
+        if best[1] >= 0:
+            expected[p] = best
+    assert [(p, v.peak_value, v.business_date) for p, v in got] == [
+        (p, expected[p][0], days[expected[p][1]]) for p in sorted(expected)]
 
 
 def test_gvp_daily_value_is_the_latest_maximum_five_minute_bin_inside_the_day() -> None:

@@ -15,15 +15,13 @@ Choices where the specification is silent (each is tested):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 
 import numpy as np
 import numpy.typing as npt
 
 from lrm.domain._arrays import I32, I64, Bool, i64, lookup
-from lrm.domain.calendar import BusinessDay, Granularity, period_start
+from lrm.domain.calendar import BusinessDay
 from lrm.domain.config import ConfigHistory, ConfigIndex
 
 NO_MINUTE = -1
@@ -56,51 +54,6 @@ def daily_peak(minute_peaks: npt.NDArray[np.integer], excluded: Bool) -> tuple[I
         minute[lo:lo + chunk.shape[0]] = minutes - 1 - np.argmax(at_best[:, ::-1], axis=1)
         value[lo:lo + chunk.shape[0]] = best
     return value.reshape(shape), minute.reshape(shape)
-
-
-@dataclass(frozen=True)
-class Periods:
-    """Aggregated values: `values[s, p]` is series s's maximum over period p, `day_index[s, p]`
-    the input day that gave it (latest on ties); -1 for both when the period has no value."""
-
-    starts: tuple[date, ...]
-    values: I64
-    day_index: I64
-
-
-def aggregate_periods(days: Sequence[date], values: npt.ArrayLike, granularity: Granularity | str,
-                      week_start: str | int = "monday") -> Periods:
-    """Group daily values (shape (n_days,) or (n_series, n_days); a negative value means
-    "no value that day") into periods aligned on `granularity` ("day", "week" or "month"):
-    the maximum daily value in each period, the latest day on ties. A period starts on its
-    aligned date even when the first day given falls inside it."""
-    vals = np.asarray(values, dtype=np.int64)
-    squeeze = vals.ndim == 1
-    if squeeze:
-        vals = vals[None, :]
-    if vals.shape[-1] != len(days):
-        raise ValueError(f"{len(days)} days but {vals.shape[-1]} values per series")
-    order = sorted(range(len(days)), key=lambda j: (days[j], j))
-    starts: list[date] = []
-    columns: list[list[int]] = []
-    for j in order:
-        first = period_start(days[j], granularity, week_start)
-        if not starts or starts[-1] != first:
-            starts.append(first)
-            columns.append([])
-        columns[-1].append(j)
-    out_values = np.full((vals.shape[0], len(starts)), -1, dtype=np.int64)
-    out_index = np.full((vals.shape[0], len(starts)), -1, dtype=np.int64)
-    for p, cols in enumerate(columns):
-        sub = vals[:, cols]
-        pick = len(cols) - 1 - np.argmax(sub[:, ::-1], axis=1)
-        best = sub[np.arange(sub.shape[0]), pick]
-        have = best >= 0
-        out_values[:, p] = np.where(have, best, -1)
-        out_index[:, p] = np.where(have, np.asarray(cols, dtype=np.int64)[pick], -1)
-    if squeeze:
-        return Periods(tuple(starts), out_values[0], out_index[0])
-    return Periods(tuple(starts), out_values, out_index)
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,9 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
 from zoneinfo import ZoneInfo
 
-Granularity = Literal["detailed", "day", "week", "month"]
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+from lrm.domain.calendar import Granularity, period_start
 
 
 @dataclass(frozen=True)
@@ -71,16 +69,6 @@ class Subject:
 
 
 ReportRow = dict[str, object]
-
-
-def period_start(day: date, granularity: Granularity, week_start: str = "monday") -> date:
-    """First day of the period containing `day` (weeks start on `week_start`)."""
-    if granularity == "week":
-        offset = (day.weekday() - WEEKDAYS.index(week_start)) % 7
-        return day - timedelta(days=offset)
-    if granularity == "month":
-        return day.replace(day=1)
-    return day
 
 
 def aggregate(values: Iterable[DailyValue], granularity: Granularity,
