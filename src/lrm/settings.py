@@ -100,6 +100,10 @@ class JobSection(_Section):
     catch_up_days: int = Field(
         default=7, ge=0, le=366,
         description="On promotion, run every missed business date up to this many days back.")
+    retry_failed_after_s: float = Field(
+        default=300, ge=1,
+        description="A date whose run failed (a source down, the database restarting) is "
+                    "tried again after this many seconds while the instance is primary.")
     minute_retention_days: int = Field(
         default=90, ge=1,
         description="Days of per-minute rows kept; daily rows are kept forever.")

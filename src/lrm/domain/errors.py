@@ -8,6 +8,8 @@ class LrmError(Exception):
     """Base of every error lrm reports to an operator."""
 
     exit_code = 1
+    # What a failing job run had learnt before the error (set by the job, for its record).
+    summary: object = None
 
 
 class SettingsError(LrmError):

@@ -120,7 +120,18 @@ class Pipeline:
     # ------------------------------------------------------------------ the run
     def run(self, business_date: date, *, run_id: int, fence: Fence, cancel: threading.Event,
             progress: Progress | None = None, log: Any = None) -> RunSummary:
+        """Compute and store `business_date`. A failure carries what the run learnt so far
+        (`exc.summary`), for the run record."""
         summary = RunSummary()
+        try:
+            return self._run(business_date, summary, run_id=run_id, fence=fence,
+                             cancel=cancel, progress=progress, log=log)
+        except LrmError as exc:
+            exc.summary = summary
+            raise
+
+    def _run(self, business_date: date, summary: RunSummary, *, run_id: int, fence: Fence,
+             cancel: threading.Event, progress: Progress | None, log: Any) -> RunSummary:
         timer = _Timer(summary, cancel, progress)
         day = business_day(business_date, self.settings.lrm.zone)
         now = self.clock()

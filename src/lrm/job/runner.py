@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
-from lrm.domain.errors import FencedError, LockHeldError, LrmError
+from lrm.domain.errors import FencedError, LockHeldError, LrmError, SourceError
 from lrm.job.pipeline import JobCancelledError, Pipeline, Progress, RunSummary
 from lrm.observability import Metrics, get_logger
 from lrm.settings import Settings
@@ -102,11 +102,14 @@ class NightlyJob:
             log.warning("job.abandoned", reason=str(exc))
             return DateOutcome(business_date, run_id, "cancelled", str(exc))
         except LrmError as exc:
+            if self.metrics is not None and isinstance(exc, SourceError):
+                self.metrics.source_errors.labels(source=exc.source).inc()
             self._record(run_id, "failed", str(exc), exc_summary(exc), fence=fence)
             log.error("job.failed", error=str(exc))
             self._observe("failed", started)
             return DateOutcome(business_date, run_id, "failed", str(exc))
         self._observe("succeeded", started)
+        self._observe_sources(summary)
         log.info("job.finished", status="succeeded", seconds=round(time.monotonic() - started, 3),
                  sessions_read=summary.sessions_read,
                  sessions_counted=summary.sessions_counted, set_aside=summary.set_aside,
@@ -146,6 +149,13 @@ class NightlyJob:
                 return
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    def _observe_sources(self, summary: RunSummary) -> None:
+        if self.metrics is None:
+            return
+        for source, outcome in summary.source_outcome.items():
+            if isinstance(outcome, dict) and outcome.get("status") in ("failed", "degraded"):
+                self.metrics.source_errors.labels(source=source).inc()
 
     def _observe(self, status: str, started: float) -> None:
         if self.metrics is None:
@@ -213,5 +223,4 @@ class NightlyJob:
 
 
 def exc_summary(exc: LrmError) -> RunSummary | None:
-    summary = getattr(exc, "summary", None)
-    return summary if isinstance(summary, RunSummary) else None
+    return exc.summary if isinstance(exc.summary, RunSummary) else None

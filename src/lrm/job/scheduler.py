@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 from lrm.domain.errors import LockHeldError, LrmError
@@ -33,8 +33,9 @@ STOP_GRACE_S = 1.0
 
 class JobRunner(Protocol):
     def run_dates(self, dates: list[date], *, trigger: str, epoch: int,
-                  cancel: threading.Event) -> object:
-        """Run the job for `dates` (raises LockHeldError when another run holds the lock)."""
+                  cancel: threading.Event) -> Sequence[object]:
+        """Run the job for `dates` (raises LockHeldError when another run holds the lock);
+        one outcome with a `status` per date that ran."""
 
     def succeeded_dates(self, start: date, end: date) -> set[date]: ...
 
@@ -59,20 +60,19 @@ class PrimaryScheduler:
             cancel.set()  # a job thread still running sees this at its next checkpoint
 
     async def _loop(self, epoch: int, stop: asyncio.Event, cancel: threading.Event) -> None:
-        catching_up = True
+        # When to look for missed or failed dates again (at once on promotion).
+        catch_up_at: datetime | None = self.clock()
         while not stop.is_set():
             now = self.clock()
-            if catching_up:
-                catching_up = not await self._catch_up(epoch, now, cancel)
+            if catch_up_at is not None and now >= catch_up_at:
+                catch_up_at = self._retry_at(await self._catch_up(epoch, now, cancel), now)
             now = self.clock()
             next_job = next_run_at(now, self.at, self.zone)
             next_sample = next_sample_mark(now)
-            wake_at = min(next_job, next_sample)
-            delay = (wake_at - now).total_seconds()
-            if catching_up:
-                delay = min(delay, CATCH_UP_RETRY_S)
+            wake_at = min(next_job, next_sample, *(t for t in [catch_up_at] if t))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(delay, 0.0))
+                await asyncio.wait_for(stop.wait(),
+                                       timeout=max((wake_at - now).total_seconds(), 0.0))
             if stop.is_set():
                 return
             now = self.clock()
@@ -81,31 +81,40 @@ class PrimaryScheduler:
             if now >= next_job:
                 due = latest_due_date(now, self.at, self.zone)
                 dates = nightly_dates(due, self.settings.job.recompute_days)
-                if not await self._run(dates, "schedule", epoch, cancel):
-                    catching_up = True
+                outcome = await self._run(dates, "schedule", epoch, cancel)
+                catch_up_at = self._retry_at(outcome, now) or catch_up_at
 
-    async def _catch_up(self, epoch: int, now: datetime, cancel: threading.Event) -> bool:
-        """Run missed dates. True when nothing is left to catch up."""
+    def _retry_at(self, outcome: str, now: datetime) -> datetime | None:
+        """Lock held: try again shortly. A date failed (a source down, the database
+        restarting): try the missed dates again after `job.retry_failed_after_s`."""
+        if outcome == "lock_held":
+            return now + timedelta(seconds=CATCH_UP_RETRY_S)
+        if outcome == "failed":
+            return now + timedelta(seconds=self.settings.job.retry_failed_after_s)
+        return None
+
+    async def _catch_up(self, epoch: int, now: datetime, cancel: threading.Event) -> str:
+        """Run missed dates (never a date that succeeded)."""
         days = self.settings.job.catch_up_days
         if days == 0:
-            return True
+            return "ok"
         newest = latest_due_date(now, self.at, self.zone)
         oldest = date.fromordinal(newest.toordinal() - days + 1)
         succeeded = await asyncio.to_thread(self.runner.succeeded_dates, oldest, newest)
         missing = catch_up_dates(now, self.at, self.zone, days, succeeded)
         if not missing:
-            return True
+            return "ok"
         self.log.info("job.catch_up", epoch=epoch, dates=[d.isoformat() for d in missing])
         return await self._run(missing, "catch_up", epoch, cancel)
 
     async def _run(self, dates: list[date], trigger: str, epoch: int,
-                   cancel: threading.Event) -> bool:
-        """True when the runner ran (whatever each date's outcome); False when the lock was
-        held, so the caller retries."""
+                   cancel: threading.Event) -> str:
+        """"ok" when every date succeeded, "failed" when one did not, "lock_held" when another
+        run holds the job lock."""
         work = asyncio.ensure_future(asyncio.to_thread(
             self.runner.run_dates, dates, trigger=trigger, epoch=epoch, cancel=cancel))
         try:
-            await asyncio.shield(work)
+            outcomes = await asyncio.shield(work)
         except asyncio.CancelledError:
             # Leaving primary mode: ask the job to stop at its next checkpoint and give it a
             # moment to record itself as abandoned before the lease is released. Whatever it
@@ -117,10 +126,12 @@ class PrimaryScheduler:
         except LockHeldError as exc:
             self.log.info("job.skipped_lock_held", epoch=epoch, holder=exc.holder,
                           dates=[d.isoformat() for d in dates])
-            return False
+            return "lock_held"
         except LrmError as exc:
             self.log.error("job.failed", epoch=epoch, error=str(exc))
-        return True
+            return "failed"
+        statuses = [getattr(o, "status", "failed") for o in outcomes]
+        return "ok" if len(statuses) == len(dates) and set(statuses) <= {"succeeded"} else "failed"
 
     async def _sample(self, mark: datetime, epoch: int) -> None:
         try:
