@@ -59,7 +59,7 @@ def build_instance(settings: Settings, database: Database) -> Instance:
         return PrimaryScheduler(settings, job, instance.instance_id)
 
     holder: dict[str, Instance] = {}
-    report_app = create_report_app(instance_id=settings.lrm.instance_id,
+    report_app = create_report_app(settings, database.engine,
                                    mode=lambda: holder["instance"].mode)
     instance = Instance(settings, database.engine, database.url, report_app=report_app,
                         admin_app_factory=lambda i: create_admin_app(i.status, metrics),

@@ -333,6 +333,86 @@ def demo(
     raise typer.Exit(run_demo(options, typer.echo, show))
 
 
+# ============================================================================ tokens
+token_app = typer.Typer(no_args_is_help=True, help="API tokens for the report API.")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="provider (everything) or tenant (its tenants).")],
+    tenant: Annotated[list[int] | None, typer.Option(
+        "--tenant", help="Tenant DBID a tenant token may see (repeatable).")] = None,
+    description: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Create a token and print it once (only its SHA-256 digest is stored)."""
+    from lrm.app import open_database
+    from lrm.store import tokens
+
+    if role not in ("provider", "tenant"):
+        raise typer.BadParameter("role is provider or tenant", param_hint="--role")
+    if role == "tenant" and not tenant:
+        raise typer.BadParameter("a tenant token needs at least one --tenant",
+                                 param_hint="--tenant")
+    if role == "provider" and tenant:
+        raise typer.BadParameter("a provider token sees every tenant: drop --tenant",
+                                 param_hint="--tenant")
+    database = open_database(settings_from(config))
+    try:
+        with database.engine.begin() as connection:
+            token_id, secret = tokens.create_token(connection, role, list(tenant or []),
+                                                   description)
+    finally:
+        database.engine.dispose()
+    typer.echo(secret)
+    scope = "every tenant" if role == "provider" else "tenant(s) " + ", ".join(
+        map(str, tenant or []))
+    typer.echo(f"token {token_id} ({role}, {scope}) created: it is shown only this once",
+               err=True)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    key: Annotated[str, typer.Argument(help="Token id, or the prefix shown by `token list`.")],
+    config: ConfigOption = None,
+) -> None:
+    """Revoke a token (it stops working within seconds)."""
+    from lrm.app import open_database
+    from lrm.store import tokens
+
+    database = open_database(settings_from(config))
+    try:
+        with database.engine.begin() as connection:
+            revoked = tokens.revoke_token(connection, key)
+    finally:
+        database.engine.dispose()
+    if not revoked:
+        typer.echo(f"no live token matches {key!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {revoked} token(s)")
+
+
+@token_app.command("list")
+def token_list(config: ConfigOption = None) -> None:
+    """Tokens (never their secrets)."""
+    from lrm.app import open_database
+    from lrm.cli_progress import print_table
+    from lrm.store import tokens
+
+    database = open_database(settings_from(config))
+    try:
+        with database.engine.connect() as connection:
+            rows = tokens.list_tokens(connection)
+    finally:
+        database.engine.dispose()
+    print_table(["id", "prefix", "role", "tenants", "description", "created", "revoked"],
+                [[t.id, t.prefix, t.role, ",".join(map(str, t.tenant_ids)), t.description,
+                  t.created_at.strftime("%Y-%m-%d %H:%M"),
+                  t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else ""]
+                 for t in rows])
+
+
 def main() -> None:
     """Entry point: run the app and turn lrm errors into messages and exit codes."""
 

@@ -4,17 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from lrm import __version__
+from lrm.api.deps import ApiContext, install_error_handlers
+from lrm.api.routes import router
+from lrm.domain.items import build_catalogue
+from lrm.settings import Settings
+
+DESCRIPTION = """Licensed seat and port usage per tenant, for billing.
+
+Every endpoint but `/api/v1/health` needs `Authorization: Bearer <token>` (create one with
+`lrm token create`). A tenant token sees only its tenants; the system report, uploads and
+changes to provisioned counts need a provider token. Reports are JSON by default; `format=csv`
+or `Accept: text/csv` returns the same rows as CSV."""
 
 
-def create_report_app(*, instance_id: str, mode: Callable[[], str]) -> FastAPI:
-    app = FastAPI(title="lrm report API", version=__version__,
+def create_report_app(settings: Settings, engine: sa.Engine, *,
+                      mode: Callable[[], str]) -> FastAPI:
+    app = FastAPI(title="lrm report API", version=__version__, description=DESCRIPTION,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+    app.state.context = ApiContext(
+        settings=settings, engine=engine, instance_id=settings.lrm.instance_id,
+        catalogue=build_catalogue([s.model_dump() for s in settings.sellable_items]))
+    install_error_handlers(app)
 
-    @app.get("/api/v1/health", summary="Liveness of the primary's report API")
+    @app.get("/api/v1/health", summary="Liveness of the primary's report API", tags=["health"])
     def health() -> dict[str, str]:
-        return {"status": "ok", "instance_id": instance_id, "mode": mode()}
+        return {"status": "ok", "instance_id": settings.lrm.instance_id, "mode": mode()}
 
+    app.include_router(router)
     return app

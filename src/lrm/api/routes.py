@@ -1,0 +1,387 @@
+"""The report API endpoints (SPEC §7). Reports go through `lrm.reporting.build_report`, the same
+function the CLI uses; JSON and CSV are two renderings of its rows."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from lrm.api.deps import Caller, Ctx, HttpError, Provider, forbidden
+from lrm.domain.bundles import parse_bundle_set, parse_entitlement
+from lrm.domain.errors import InputError
+from lrm.reporting import ReportKind, ReportRequest, as_csv, as_document, build_report, parse_date
+from lrm.store import catalog, job_runs, provisioning
+from lrm.store import report_queries as q
+from lrm.store.tokens import Principal
+
+MAX_UPLOAD_BYTES = 1_000_000
+router = APIRouter(prefix="/api/v1")
+# Configuration Server DBIDs and item ids are positive 32-bit integers.
+DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+# ----------------------------------------------------------------------------- models
+
+
+class Freshness(BaseModel):
+    last_complete_date: str | None = Field(description="Newest business date with a "
+                                           "succeeded job run.")
+    missing_dates: list[str] = Field(description="Dates in the range without a succeeded run.")
+
+
+class ReportDocument(BaseModel):
+    report: str = Field(description="tenant, system, agent-group or place-group")
+    granularity: str
+    week_start: str
+    from_: str = Field(alias="from")
+    to: str
+    generated_at: str
+    freshness: Freshness
+    columns: list[str] = Field(description="Column order of the rows (and of the CSV).")
+    rows: list[dict[str, Any]] = Field(description=(
+        "Report rows: tenant_id/tenant_name (tenant and group reports), group_id/group_name "
+        "(group reports), item_id, item_name, period_start, weekday (day granularity), "
+        "peak_time, peak_value, limit, limit_effective_date, over_limit."))
+
+
+class ErrorBody(BaseModel):
+    error: str
+    status: int
+    problems: list[str]
+
+
+class ProvisionedCount(BaseModel):
+    tenant_id: int = Field(ge=1, le=2_147_483_647, description="Tenant DBID.")
+    item_id: int = Field(ge=1, le=2_147_483_647, description="Sellable item or bundle id.")
+    effective_date: date = Field(description="First day the quantity applies (00:00 in the "
+                                 "report time zone).")
+    quantity: int = Field(ge=0, le=10_000_000, description="Provisioned limit.")
+
+
+class ProvisionedCountKey(BaseModel):
+    tenant_id: int = Field(ge=1, le=2_147_483_647)
+    item_id: int = Field(ge=1, le=2_147_483_647)
+    effective_date: date
+
+
+class ProvisionedCountRow(ProvisionedCount):
+    updated_at: str
+
+
+class UploadResult(BaseModel):
+    id: int
+    kind: str
+    summary: dict[str, Any]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No token, or an unknown/revoked token."},
+    403: {"model": ErrorBody, "description": "The token may not see this."},
+    422: {"model": ErrorBody, "description": "A parameter is invalid (named in `problems`)."},
+    503: {"model": ErrorBody, "description": "The LRM database is not available."},
+}
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The report (JSON document, or CSV with a header line).",
+          "content": {"text/csv": {"schema": {"type": "string"}}}},
+    **ERRORS,
+}
+
+# ----------------------------------------------------------------------------- reports
+
+From = Annotated[str, Query(alias="from", description="First business date, YYYY-MM-DD.",
+                            examples=["2026-11-01"])]
+To = Annotated[str, Query(alias="to", description="Last business date (inclusive), YYYY-MM-DD.",
+                          examples=["2026-11-30"])]
+GranularityQ = Annotated[Literal["detailed", "day", "week", "month"], Query(
+    description="detailed (per minute, at most 7 days), day, week or month.")]
+WeekStart = Annotated[Literal["monday", "tuesday", "wednesday", "thursday", "friday",
+                              "saturday", "sunday"], Query(description="First day of a week.")]
+Items = Annotated[list[DbId] | None, Query(alias="item", description=(
+    "Item or bundle ids (repeatable); default: every item with values."))]
+Format = Annotated[Literal["json", "csv"] | None, Query(
+    alias="format", description="json (default) or csv; `Accept: text/csv` also gives CSV.")]
+
+
+def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
+            output: str | None) -> Response:
+    with ctx.engine.connect() as connection:
+        report = build_report(connection, report_request, ctx.settings.lrm.zone)
+    wants_csv = output == "csv" or (
+        output is None and "text/csv" in request.headers.get("accept", ""))
+    if wants_csv:
+        name = (f"lrm-{report_request.kind}-{report_request.start}-{report_request.end}-"
+                f"{report_request.granularity}.csv")
+        return Response(as_csv(report), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(ReportDocument.model_validate(as_document(report)).model_dump_json(
+        by_alias=True), media_type="application/json")
+
+
+def _request(kind: ReportKind, start: str, end: str, granularity: str, week_start: str,
+             items: list[int] | None, tenants: tuple[int, ...] = (),
+             group: int | None = None) -> ReportRequest:
+    problems = []
+    dates: list[date] = []
+    for value, name in ((start, "from"), (end, "to")):
+        try:
+            dates.append(parse_date(value, name))
+        except InputError as exc:
+            problems += exc.problems
+    if problems:
+        raise InputError(problems, what="report request")
+    return ReportRequest(kind=kind, start=dates[0], end=dates[1],
+                         granularity=granularity,  # type: ignore[arg-type]
+                         week_start=week_start, tenants=tenants, group=group,
+                         items=tuple(items or ()))
+
+
+@router.get("/reports/tenant", summary="Tenant report", responses=REPORT_RESPONSES,
+            response_model=ReportDocument)
+def tenant_report(request: Request, ctx: Ctx, principal: Caller, start: From, end: To,
+                  tenant: Annotated[list[DbId] | None, Query(description=(
+                      "Tenant DBIDs (repeatable); default: every tenant the token may see."))]
+                  = None,
+                  granularity: GranularityQ = "day", week_start: WeekStart = "monday",
+                  item: Items = None, output: Format = None) -> Response:
+    """Peak usage per tenant and item, with the provisioned limit in force."""
+    wanted = list(tenant or [])
+    refused = [t for t in wanted if not principal.may_see_tenant(t)]
+    if refused:
+        raise forbidden(f"tenant: this token may not see tenant(s) "
+                        f"{', '.join(map(str, refused))}")
+    if not wanted and not principal.is_provider:
+        wanted = sorted(principal.tenant_ids)
+        if not wanted:
+            raise forbidden("this token is not allowed any tenant")
+    return _render(request, ctx, _request("tenant", start, end, granularity, week_start, item,
+                                          tenants=tuple(wanted)), output)
+
+
+@router.get("/reports/system", summary="System report (provider only)",
+            responses=REPORT_RESPONSES, response_model=ReportDocument)
+def system_report(request: Request, ctx: Ctx, principal: Provider, start: From, end: To,
+                  granularity: GranularityQ = "day", week_start: WeekStart = "monday",
+                  item: Items = None, output: Format = None) -> Response:
+    """Peak usage of the whole system (all tenants together), with the entitlement limit."""
+    return _render(request, ctx, _request("system", start, end, granularity, week_start, item),
+                   output)
+
+
+def _group_report(kind: ReportKind, request: Request, ctx: Ctx, principal: Principal,
+                  group: int, start: str, end: str, granularity: str, week_start: str,
+                  item: list[int] | None, output: str | None) -> Response:
+    level = "agent_group" if kind == "agent-group" else "place_group"
+    with ctx.engine.connect() as connection:
+        subject = q.group_subjects(connection, level).get(group)
+    if subject is None:
+        raise InputError([f"group: {group} is not a known {kind}"], what="report request")
+    if subject.tenant_id is None or not principal.may_see_tenant(subject.tenant_id):
+        raise forbidden(f"group: this token may not see {kind} {group}")
+    return _render(request, ctx, _request(kind, start, end, granularity, week_start, item,
+                                          group=group), output)
+
+
+GroupQ = Annotated[int, Query(ge=1, le=2_147_483_647, description="Group DBID.")]
+
+
+@router.get("/reports/agent-group", summary="Agent group report", responses=REPORT_RESPONSES,
+            response_model=ReportDocument)
+def agent_group_report(request: Request, ctx: Ctx, principal: Caller, group: GroupQ,
+                       start: From, end: To, granularity: GranularityQ = "day",
+                       week_start: WeekStart = "monday", item: Items = None,
+                       output: Format = None) -> Response:
+    """Peak usage of the seats of an agent group's members (membership as of each instant),
+    with the group's enabled agents (item 100)."""
+    return _group_report("agent-group", request, ctx, principal, group, start, end, granularity,
+                         week_start, item, output)
+
+
+@router.get("/reports/place-group", summary="Place group report", responses=REPORT_RESPONSES,
+            response_model=ReportDocument)
+def place_group_report(request: Request, ctx: Ctx, principal: Caller, group: GroupQ,
+                       start: From, end: To, granularity: GranularityQ = "day",
+                       week_start: WeekStart = "monday", item: Items = None,
+                       output: Format = None) -> Response:
+    """Peak usage of a place group's places (membership as of each instant)."""
+    return _group_report("place-group", request, ctx, principal, group, start, end, granularity,
+                         week_start, item, output)
+
+
+# ----------------------------------------------------------------------------- provisioning
+
+
+def _known_item(connection: sa.Connection, item_id: int) -> bool:
+    return item_id in q.item_names(connection)
+
+
+@router.get("/provisioned-counts", summary="Provisioned counts", responses=ERRORS,
+            response_model=list[ProvisionedCountRow])
+def list_provisioned(ctx: Ctx, principal: Caller,
+                     tenant: Annotated[list[DbId] | None, Query(
+                         description="Tenant DBIDs (repeatable).")] = None,
+                     item: Items = None) -> list[dict[str, Any]]:
+    """The history of tenant limits (every effective date)."""
+    tenants = list(tenant) if tenant else None
+    if tenants is not None:
+        refused = [t for t in tenants if not principal.may_see_tenant(t)]
+        if refused:
+            raise forbidden(f"tenant: this token may not see tenant(s) "
+                            f"{', '.join(map(str, refused))}")
+    elif not principal.is_provider:
+        tenants = sorted(principal.tenant_ids)
+    with ctx.engine.connect() as connection:
+        return provisioning.list_counts(connection, tenants, list(item) if item else None)
+
+
+@router.put("/provisioned-counts", summary="Set a provisioned count (provider only)",
+            responses=ERRORS, response_model=ProvisionedCountRow)
+def put_provisioned(ctx: Ctx, principal: Provider, body: ProvisionedCount,
+                    response: Response) -> dict[str, Any]:
+    """Insert or replace the quantity of (tenant, item, effective_date)."""
+    with ctx.engine.begin() as connection:
+        problems = []
+        if body.tenant_id not in q.tenant_subjects(connection):
+            problems.append(f"tenant_id: {body.tenant_id} is not a known tenant")
+        if not _known_item(connection, body.item_id):
+            problems.append(f"item_id: {body.item_id} is not a sellable item or bundle id")
+        if problems:
+            raise InputError(problems, what="provisioned count")
+        created = provisioning.upsert_count(connection, body.tenant_id, body.item_id,
+                                            body.effective_date, body.quantity)
+        rows = provisioning.list_counts(connection, [body.tenant_id], [body.item_id])
+    response.status_code = 201 if created else 200
+    return next(r for r in rows if r["effective_date"] == body.effective_date.isoformat())
+
+
+@router.delete("/provisioned-counts", summary="Delete a provisioned count (provider only)",
+               responses={**ERRORS, 404: {"model": ErrorBody, "description": "No such row."}},
+               status_code=204)
+def delete_provisioned(ctx: Ctx, principal: Provider,
+                       body: Annotated[ProvisionedCountKey, Body()]) -> Response:
+    """Delete the value of (tenant, item, effective_date)."""
+    with ctx.engine.begin() as connection:
+        if not provisioning.delete_count(connection, body.tenant_id, body.item_id,
+                                         body.effective_date):
+            raise HttpError(404, f"no provisioned count for tenant {body.tenant_id}, item "
+                            f"{body.item_id}, effective {body.effective_date}")
+    return Response(status_code=204)
+
+
+# ----------------------------------------------------------------------------- uploads
+
+XML_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/xml": {"schema": {"type": "string"}}}}}
+
+
+async def _xml_body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_UPLOAD_BYTES:
+        raise HttpError(413, f"the file is larger than {MAX_UPLOAD_BYTES} bytes")
+    data = b""
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise HttpError(413, f"the file is larger than {MAX_UPLOAD_BYTES} bytes")
+    if not data.strip():
+        raise InputError(["body: the XML file is empty"], what="upload")
+    return data
+
+
+@router.get("/bundle-sets", summary="Bundle sets", responses=ERRORS)
+def list_bundle_sets(ctx: Ctx, principal: Caller) -> list[dict[str, Any]]:
+    """Every uploaded bundle set with its bundles."""
+    with ctx.engine.connect() as connection:
+        sets = catalog.load_bundle_sets(connection)
+    return [{"id": s.id, "name": s.name, "description": s.description,
+             "issue_date": s.issue_date.isoformat(), "valid_from": s.valid_from.isoformat(),
+             "valid_to": s.valid_to.isoformat(),
+             "bundles": [{"id": b.id, "name": b.name, "description": b.description,
+                          "include_items": list(b.include), "exclude_items": list(b.exclude)}
+                         for b in s.bundles]} for s in sets]
+
+
+@router.post("/bundle-sets", summary="Upload a bundle set (provider only)", status_code=201,
+             responses={**ERRORS, 413: {"model": ErrorBody}}, openapi_extra=XML_BODY,
+             response_model=UploadResult)
+async def upload_bundle_set(request: Request, ctx: Ctx, principal: Provider) -> dict[str, Any]:
+    """An XML `<lrm_bundle_set>`; every problem is listed in a 422 and nothing is stored on
+    error. A set with an existing id replaces it. It applies to dates computed from now on:
+    recompute older dates with `lrm job run --date D --to D2 --force`."""
+    data = await _xml_body(request)
+    parsed = parse_bundle_set(data, ctx.catalogue)
+    with ctx.engine.begin() as connection:
+        catalog.store_bundle_set(connection, parsed, data.decode("utf-8", "replace"))
+    return {"id": parsed.id, "kind": "bundle-set", "summary": {
+        "name": parsed.name, "bundles": len(parsed.bundles),
+        "valid_from": parsed.valid_from.isoformat(), "valid_to": parsed.valid_to.isoformat()}}
+
+
+@router.get("/entitlements", summary="Entitlement files (provider only)", responses=ERRORS)
+def list_entitlements(ctx: Ctx, principal: Provider) -> list[dict[str, Any]]:
+    """Every uploaded entitlement file with its lines."""
+    with ctx.engine.connect() as connection:
+        files = catalog.load_entitlements(connection)
+    return [{"id": e.id, "customer_name": e.customer_name, "customer_id": e.customer_id,
+             "site_id": e.site_id, "issue_date": e.issue_date.isoformat(),
+             "valid_from": e.valid_from.isoformat(), "valid_to": e.valid_to.isoformat(),
+             "lines": [{"item_id": line.item_id, "quantity": line.quantity,
+                        "burst_limit": line.burst_limit, "license_type": line.license_type}
+                       for line in e.lines]} for e in files]
+
+
+@router.post("/entitlements", summary="Upload an entitlement file (provider only)",
+             status_code=201, responses={**ERRORS, 413: {"model": ErrorBody}},
+             openapi_extra=XML_BODY, response_model=UploadResult)
+async def upload_entitlement(request: Request, ctx: Ctx, principal: Provider) -> dict[str, Any]:
+    """An XML `<entitlement>` file; every problem is listed in a 422, nothing stored on error.
+    It gives the system report's limits for the days it is valid (newest issue wins)."""
+    data = await _xml_body(request)
+    parsed = parse_entitlement(data, ctx.catalogue)
+    with ctx.engine.begin() as connection:
+        stored = catalog.store_entitlement(connection, parsed, data.decode("utf-8", "replace"))
+    return {"id": stored, "kind": "entitlement", "summary": {
+        "customer_name": parsed.customer_name, "lines": len(parsed.lines),
+        "valid_from": parsed.valid_from.isoformat(), "valid_to": parsed.valid_to.isoformat()}}
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+@router.get("/sellable-items", summary="Sellable items and bundles", responses=ERRORS)
+def sellable_items(ctx: Ctx, principal: Caller) -> list[dict[str, Any]]:
+    """The item catalogue (built-in and configured items) and every uploaded bundle."""
+    items: list[dict[str, Any]] = [{"id": i.id, "code": i.code, "name": i.name, "kind": i.kind}
+                                   for i in ctx.catalogue.items]
+    with ctx.engine.connect() as connection:
+        for s in catalog.load_bundle_sets(connection):
+            items += [{"id": b.id, "code": f"bundle_{b.id}", "name": b.name, "kind": "bundle",
+                       "bundle_set": s.id} for b in s.bundles]
+    return items
+
+
+@router.get("/tenants", summary="Tenants visible to the caller", responses=ERRORS)
+def tenants(ctx: Ctx, principal: Caller) -> list[dict[str, Any]]:
+    """Tenants (and their groups) this token may see."""
+    with ctx.engine.connect() as connection:
+        names = q.tenant_subjects(connection)
+        groups = {kind: q.group_subjects(connection, kind)
+                  for kind in ("agent_group", "place_group")}
+    visible = [t for t in sorted(names) if principal.may_see_tenant(t)]
+    return [{"id": t, "name": names[t].name,
+             "agent_groups": [{"id": g.id, "name": g.name}
+                              for g in groups["agent_group"].values() if g.tenant_id == t],
+             "place_groups": [{"id": g.id, "name": g.name}
+                              for g in groups["place_group"].values() if g.tenant_id == t]}
+            for t in visible]
+
+
+@router.get("/jobs", summary="Recent job runs (provider only)", responses=ERRORS)
+def jobs(ctx: Ctx, principal: Provider,
+         limit: Annotated[int, Query(ge=1, le=1000, description="How many runs.")] = 50,
+         ) -> list[dict[str, Any]]:
+    """Recent nightly job runs, newest first, with per-source outcome and bad-row counts."""
+    with ctx.engine.connect() as connection:
+        return [run.as_dict() for run in job_runs.recent_runs(connection, limit)]
