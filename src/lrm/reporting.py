@@ -100,7 +100,7 @@ def build_report(connection: sa.Connection, request: ReportRequest, zone: ZoneIn
                 if item not in names]
     subjects: dict[int, Subject]
     if level == "tenant":
-        subjects = q.tenant_subjects(connection)
+        subjects = q.tenant_subjects(connection, request.tenants or None)
         problems += [f"tenant: {t} is not a known tenant" for t in request.tenants
                      if t not in subjects]
         subject_ids = list(request.tenants) or sorted(subjects)

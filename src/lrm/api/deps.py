@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from lrm.api.cache import ReportCache
 from lrm.domain.errors import DatabaseError, InputError, LrmError
 from lrm.domain.items import Catalogue
 from lrm.settings import Settings
@@ -47,6 +48,7 @@ class ApiContext:
     engine: sa.Engine
     catalogue: Catalogue
     instance_id: str
+    reports: ReportCache
     _tokens: dict[str, tuple[float, Principal]] = field(default_factory=dict)
     _lock: Lock = field(default_factory=Lock)
 

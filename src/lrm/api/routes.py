@@ -107,17 +107,27 @@ Format = Annotated[Literal["json", "csv"] | None, Query(
 
 def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
             output: str | None) -> Response:
-    with ctx.engine.connect() as connection:
-        report = build_report(connection, report_request, ctx.settings.lrm.zone)
     wants_csv = output == "csv" or (
         output is None and "text/csv" in request.headers.get("accept", ""))
-    if wants_csv:
-        name = (f"lrm-{report_request.kind}-{report_request.start}-{report_request.end}-"
-                f"{report_request.granularity}.csv")
-        return Response(as_csv(report), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
-    return Response(ReportDocument.model_validate(as_document(report)).model_dump_json(
-        by_alias=True), media_type="application/json")
+    # The request already carries the caller's scope (its tenants, or an authorised group),
+    # so it is a safe cache key.
+    key = (report_request, wants_csv)
+    cached = ctx.reports.get(key)
+    if cached is None:
+        with ctx.engine.connect() as connection:
+            report = build_report(connection, report_request, ctx.settings.lrm.zone)
+        if wants_csv:
+            name = (f"lrm-{report_request.kind}-{report_request.start}-{report_request.end}-"
+                    f"{report_request.granularity}.csv")
+            cached = (as_csv(report).encode(), "text/csv; charset=utf-8",
+                      {"Content-Disposition": f'attachment; filename="{name}"'})
+        else:
+            body = ReportDocument.model_validate(as_document(report)).model_dump_json(
+                by_alias=True)
+            cached = (body.encode(), "application/json", {})
+        ctx.reports.put(key, cached)
+    content, media_type, headers = cached
+    return Response(content, media_type=media_type, headers=headers)
 
 
 def _request(kind: ReportKind, start: str, end: str, granularity: str, week_start: str,
@@ -252,6 +262,7 @@ def put_provisioned(ctx: Ctx, principal: Provider, body: ProvisionedCount,
         created = provisioning.upsert_count(connection, body.tenant_id, body.item_id,
                                             body.effective_date, body.quantity)
         rows = provisioning.list_counts(connection, [body.tenant_id], [body.item_id])
+    ctx.reports.invalidate()
     response.status_code = 201 if created else 200
     return next(r for r in rows if r["effective_date"] == body.effective_date.isoformat())
 
@@ -267,6 +278,7 @@ def delete_provisioned(ctx: Ctx, principal: Provider,
                                          body.effective_date):
             raise HttpError(404, f"no provisioned count for tenant {body.tenant_id}, item "
                             f"{body.item_id}, effective {body.effective_date}")
+    ctx.reports.invalidate()
     return Response(status_code=204)
 
 
@@ -314,6 +326,7 @@ async def upload_bundle_set(request: Request, ctx: Ctx, principal: Provider) -> 
     parsed = parse_bundle_set(data, ctx.catalogue)
     with ctx.engine.begin() as connection:
         catalog.store_bundle_set(connection, parsed, data.decode("utf-8", "replace"))
+    ctx.reports.invalidate()
     return {"id": parsed.id, "kind": "bundle-set", "summary": {
         "name": parsed.name, "bundles": len(parsed.bundles),
         "valid_from": parsed.valid_from.isoformat(), "valid_to": parsed.valid_to.isoformat()}}
@@ -342,6 +355,7 @@ async def upload_entitlement(request: Request, ctx: Ctx, principal: Provider) ->
     parsed = parse_entitlement(data, ctx.catalogue)
     with ctx.engine.begin() as connection:
         stored = catalog.store_entitlement(connection, parsed, data.decode("utf-8", "replace"))
+    ctx.reports.invalidate()
     return {"id": stored, "kind": "entitlement", "summary": {
         "customer_name": parsed.customer_name, "lines": len(parsed.lines),
         "valid_from": parsed.valid_from.isoformat(), "valid_to": parsed.valid_to.isoformat()}}

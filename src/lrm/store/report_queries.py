@@ -38,8 +38,7 @@ def daily_values(connection: sa.Connection, level: str, *, subject_ids: Sequence
         d.business_date.between(start, end))
     if item_ids is not None:
         query = query.where(d.item_id.in_(list(item_ids)))
-    return [DailyValue(r.subject_id, r.item_id, r.business_date, r.peak_value, r.peak_time)
-            for r in connection.execute(query)]
+    return [DailyValue(*row) for row in connection.execute(query)]
 
 
 def minute_series(connection: sa.Connection, level: str, *, subject_ids: Sequence[int],
@@ -96,9 +95,13 @@ def entitlement_limits(connection: sa.Connection, start: date,
     return {(0, item): DailyLimits(days) for item, days in per_item.items()}
 
 
-def tenant_subjects(connection: sa.Connection) -> dict[int, Subject]:
-    return {r.id: Subject(r.id, r.name) for r in connection.execute(
-        sa.select(tenant.c.id, tenant.c.name))}
+def tenant_subjects(connection: sa.Connection,
+                    ids: Sequence[int] | None = None) -> dict[int, Subject]:
+    """Tenants by id (all of them, or only `ids`)."""
+    query = sa.select(tenant.c.id, tenant.c.name)
+    if ids is not None:
+        query = query.where(tenant.c.id.in_(list(ids)))
+    return {r.id: Subject(r.id, r.name) for r in connection.execute(query)}
 
 
 def group_subjects(connection: sa.Connection, kind: str) -> dict[int, Subject]:

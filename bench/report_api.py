@@ -1,0 +1,169 @@
+"""Report API benchmark: month reports at daily granularity for random tenants, from N
+concurrent clients, against a real `lrm serve` primary on loopback over a provider-scale LRM DB.
+
+    uv run python bench/report_api.py [--tenants 200] [--items 30] [--days 365]
+                                      [--clients 50] [--seconds 20] [--seed 42]
+
+The LRM DB (embedded PostgreSQL in a temp folder) gets tenants × items × days daily rows, made
+reproducibly inside PostgreSQL (`setseed`), succeeded job runs for every day, and provisioned
+counts. The last line is one JSON object. Goal (issue 6): p99 ≤ 50 ms at ≥ 500 req/s with 50
+clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from lrm.domain.items import build_catalogue
+from lrm.store import catalog, migrate, tokens
+from lrm.store.db import create_engine, ensure_database
+from lrm.store.embedded import EmbeddedPostgres, ServerSettings, free_tcp_port
+
+LAST_DAY = date(2026, 10, 31)
+
+
+def load(engine: sa.Engine, tenants: int, items: int, days: int, seed: int) -> int:
+    first = LAST_DAY - timedelta(days=days - 1)
+    with engine.begin() as c:
+        catalog.sync_catalogue(c, build_catalogue([
+            {"id": 1000 + i, "code": f"item_{i}", "name": f"Item {i}", "rule": {}}
+            for i in range(max(0, items - 11))]))
+        c.execute(sa.text("SELECT setseed(:s)"), {"s": (seed % 1000) / 1000})
+        c.execute(sa.text(
+            "INSERT INTO tenant (id, name) SELECT 100 + t, 'Tenant ' || t "
+            "FROM generate_series(1, :n) t"), {"n": tenants})
+        c.execute(sa.text("""
+            INSERT INTO usage_daily (level, subject_id, item_id, business_date, peak_value,
+                                     peak_time, run_id)
+            SELECT 'tenant', 100 + t, i.id, d::date, (random() * 200)::int,
+                   d + make_interval(mins => (random() * 1439)::int), 1
+            FROM generate_series(1, :tenants) t
+            CROSS JOIN (SELECT id FROM sellable_item ORDER BY id LIMIT :items) i
+            CROSS JOIN generate_series(:first, :last, interval '1 day') d
+        """), {"tenants": tenants, "items": items, "first": first, "last": LAST_DAY})
+        c.execute(sa.text("""
+            INSERT INTO provisioned_count (tenant_id, item_id, effective_date, quantity)
+            SELECT 100 + t, i.id, :first, 150
+            FROM generate_series(1, :tenants) t
+            CROSS JOIN (SELECT id FROM sellable_item ORDER BY id LIMIT :items) i
+        """), {"tenants": tenants, "items": items, "first": first})
+        c.execute(sa.text("""
+            INSERT INTO job_run (business_date, instance_id, epoch, trigger, status)
+            SELECT d::date, 'lrm-a', 1, 'schedule', 'succeeded'
+            FROM generate_series(:first, :last, interval '1 day') d
+        """), {"first": first, "last": LAST_DAY})
+        rows = c.execute(sa.text("SELECT count(*) FROM usage_daily")).scalar_one()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(sa.text("VACUUM ANALYZE"))
+    return int(rows)
+
+
+async def run_clients(url: str, token: str, tenants: int, clients: int, seconds: float,
+                      seed: int) -> tuple[list[float], int]:
+    rng = random.Random(seed)
+    months = [(date(2026, m, 1), date(2026, m + 1, 1) - timedelta(days=1)) for m in range(1, 10)]
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        async def worker() -> None:
+            nonlocal errors
+            while time.monotonic() < deadline:
+                start, end = rng.choice(months)
+                params = {"tenant": 100 + rng.randint(1, tenants), "from": start.isoformat(),
+                          "to": end.isoformat(), "granularity": "day"}
+                sent = time.perf_counter()
+                response = await client.get("/api/v1/reports/tenant", params=params)
+                latencies.append(time.perf_counter() - sent)
+                if response.status_code != 200:
+                    errors += 1
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return latencies, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=200)
+    parser.add_argument("--items", type=int, default=30)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="lrm-bench-api-"))
+    server = EmbeddedPostgres(folder / "pg", settings=ServerSettings(durable=False)).start()
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        ensure_database(server.url(), "lrm")
+        engine = create_engine(server.url("lrm"))
+        migrate.upgrade(engine)
+        started = time.monotonic()
+        rows = load(engine, args.tenants, args.items, args.days, args.seed)
+        print(f"loaded {rows:,} daily rows in {time.monotonic() - started:.1f} s",
+              file=sys.stderr)
+        with engine.begin() as c:
+            _, token = tokens.create_token(c, "provider", [], "benchmark")
+        engine.dispose()
+        report_port, admin_port = free_tcp_port(), free_tcp_port()
+        config = folder / "lrm.toml"
+        config.write_text(f'[lrm]\ndatabase_url = "{server.url("lrm")}"\n'
+                          "[job]\ncatch_up_days = 0\n")
+        env = {**os.environ, "LRM_HTTP__REPORT_PORT": str(report_port),
+               "LRM_HTTP__ADMIN_PORT": str(admin_port)}
+        with (folder / "serve.log").open("wb") as log:
+            process = subprocess.Popen([sys.executable, "-m", "lrm", "serve", "--config",
+                                        str(config)], env=env, stdout=subprocess.DEVNULL,
+                                       stderr=log)
+        url = f"http://127.0.0.1:{report_port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        asyncio.run(run_clients(url, token, args.tenants, args.clients, 2, args.seed))  # warm
+        began = time.monotonic()
+        latencies, errors = asyncio.run(run_clients(url, token, args.tenants, args.clients,
+                                                    args.seconds, args.seed + 1))
+        elapsed = time.monotonic() - began
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+        server.destroy()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+    rps = len(latencies) / elapsed
+    print(f"{args.tenants} tenants x {args.items} items x {args.days} days; "
+          f"{args.clients} clients for {args.seconds:.0f} s; month reports, day granularity")
+    print(f"{'requests':>9} {'errors':>7} {'rps':>8} {'p50_ms':>8} {'p99_ms':>8} {'max_ms':>8}")
+    print(f"{len(latencies):>9} {errors:>7} {rps:>8.1f} {p50:>8.1f} {p99:>8.1f} "
+          f"{ordered[-1] * 1000:>8.1f}")
+    print(json.dumps({"p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "rps": round(rps, 1),
+                      "clients": args.clients}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Rendered reports, kept until the data behind them changes.
+
+Report data changes when a job run commits, a provisioned count, bundle set or entitlement is
+written, or configuration names change — rarely, against many reads (a billing run asks for the
+same months again and again). A cached body is served only while the *data version* it was
+built under is still current. The version is one cheap query, asked at most once per
+`VERSION_TTL_S` and forgotten at once when this process writes; so a write made elsewhere (a
+manual `lrm job run`) is visible within that second."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from threading import Lock
+from typing import Any
+
+import sqlalchemy as sa
+
+VERSION_TTL_S = 1.0
+MAX_ENTRIES = 4096
+
+_VERSION_SQL = sa.text("""
+SELECT (SELECT max(id) FROM job_run),
+       (SELECT max(finished_at) FROM job_run),
+       (SELECT count(*) FROM job_run WHERE status = 'running'),
+       (SELECT max(updated_at) FROM provisioned_count),
+       (SELECT count(*) FROM provisioned_count),
+       (SELECT max(uploaded_at) FROM bundle_set),
+       (SELECT count(*) FROM bundle_set),
+       (SELECT max(uploaded_at) FROM entitlement),
+       (SELECT max(updated_at) FROM tenant),
+       (SELECT max(updated_at) FROM config_group)
+""")
+
+
+class ReportCache:
+    def __init__(self, engine: sa.Engine, *, enabled: bool = True) -> None:
+        self.engine = engine
+        self.enabled = enabled
+        self._entries: OrderedDict[Hashable, tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._version: tuple[Any, ...] | None = None
+        self._version_at = 0.0
+        self._lock = Lock()
+
+    def version(self) -> tuple[Any, ...]:
+        now = time.monotonic()
+        with self._lock:
+            if self._version is not None and now - self._version_at < VERSION_TTL_S:
+                return self._version
+        with self.engine.connect() as connection:
+            version = tuple(connection.execute(_VERSION_SQL).one())
+        with self._lock:
+            self._version, self._version_at = version, now
+        return version
+
+    def get(self, key: Hashable) -> Any | None:
+        if not self.enabled:
+            return None
+        version = self.version()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != version:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if not self.enabled:
+            return
+        version = self.version()
+        with self._lock:
+            self._entries[key] = (version, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > MAX_ENTRIES:
+                self._entries.popitem(last=False)
+
+    def invalidate(self) -> None:
+        """This process changed report data: forget the version and every body."""
+        with self._lock:
+            self._entries.clear()
+            self._version = None
