@@ -145,6 +145,11 @@ def main() -> None:
         latencies, errors = asyncio.run(run_clients(url, token, args.tenants, args.clients,
                                                     args.seconds, args.seed + 1))
         elapsed = time.monotonic() - began
+    except Exception:
+        log_file = folder / "serve.log"
+        if log_file.exists():
+            print(log_file.read_text()[-3000:], file=sys.stderr)
+        raise
     finally:
         if process is not None:
             process.terminate()

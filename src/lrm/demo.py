@@ -30,7 +30,7 @@ from lrm.sim.model import SimParams
 from lrm.sim.output import SimManifest
 from lrm.sim.run import run_simulation
 from lrm.sim.servers import SimulatorServers
-from lrm.store import migrate
+from lrm.store import migrate, tokens
 from lrm.store.embedded import free_tcp_port
 
 Say = Callable[[str], None]
@@ -93,6 +93,8 @@ def run_demo(options: DemoOptions, say: Say, show: Callable[[object], None]) -> 
                 role = "primary" if instance is primary else "backup "
                 say(f"  {instance.instance_id} ({role})  admin {instance.admin_url}/status   "
                     f"reports {instance.report_url}/api/v1/health")
+            say(f"Web page: {primary.report_url}/  (sign in with this provider token: "
+                f"{_provider_token(settings)} )")
             say(f"Configuration: {manifest.lrm_toml}")
             say(f"Try: uv run lrm report tenant --config {manifest.lrm_toml} "
                 f"--from {first} --to {last}")
@@ -102,6 +104,17 @@ def run_demo(options: DemoOptions, say: Say, show: Callable[[object], None]) -> 
             say("Press Ctrl-C to stop.")
             _wait_for_interrupt(instances)
     return 0
+
+
+def _provider_token(settings: Settings) -> str:
+    """A fresh provider token for the person running the demo (shown once)."""
+    database = open_database(settings)
+    try:
+        with database.engine.begin() as connection:
+            _, secret = tokens.create_token(connection, "provider", [], "lrm demo")
+    finally:
+        database.engine.dispose()
+    return secret
 
 
 def demo_params(options: DemoOptions) -> SimParams:
