@@ -224,3 +224,18 @@ def test_bad_rows_are_counted_by_kind(pg_server: EmbeddedPostgres, tmp_path: Pat
     assert record.sessions_set_aside.get("end_before_start") == 2
     assert record.sessions_set_aside.get("conflicting_copies") == 2
     assert record.source_outcome["counted_by_rule"].get("unknown_reference", 0) >= 2
+
+
+def test_file_configuration_source(sim: Sim, lrm_db_url: str, lrm_engine: sa.Engine) -> None:
+    """With `[config_source] kind = "file"` the job reads the JSON document and succeeds; a
+    missing file fails the run naming the file."""
+    settings = settings_for(sim, lrm_db_url, LRM_CONFIG_SOURCE__KIND="file",
+                            LRM_CONFIG_SOURCE__PATH=str(sim.folder / "config.json"))
+    assert run(settings, lrm_engine, first_day()) == ["succeeded"]
+    assert daily(lrm_engine, "tenant", first_day())
+    missing = settings_for(sim, lrm_db_url, LRM_CONFIG_SOURCE__KIND="file",
+                           LRM_CONFIG_SOURCE__PATH=str(sim.folder / "absent.json"))
+    assert run(missing, lrm_engine, first_day() + timedelta(days=1)) == ["failed"]
+    with lrm_engine.connect() as c:
+        record = job_runs.recent_runs(c, 1)[0]
+    assert record.error is not None and "absent.json" in record.error
