@@ -83,3 +83,13 @@ def empty_db_url(pg_server: EmbeddedPostgres) -> Iterator[str]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def own_pg_server() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server of the test's own, for tests that stop or restart it."""
+    folder = Path(tempfile.mkdtemp(prefix="lrm-test-own-pg-"))
+    server = EmbeddedPostgres(folder / "data", settings=ServerSettings(durable=False)).start()
+    yield server
+    server.destroy()
+    shutil.rmtree(folder, ignore_errors=True)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 
 from lrm import __version__
@@ -43,6 +46,18 @@ def resolve_config_path(config: Path | None) -> Path | None:
 
 def settings_from(config: Path | None, instance_id: str | None = None) -> Settings:
     return load_settings(resolve_config_path(config), instance_id=instance_id)
+
+
+@contextmanager
+def _engine(settings: Settings) -> Iterator[sa.Engine]:
+    """The LRM DB for one command, checked to be at this version's schema, closed after."""
+    from lrm.app import open_database
+
+    database = open_database(settings)
+    try:
+        yield database.engine
+    finally:
+        database.engine.dispose()
 
 
 @app.command()
@@ -95,7 +110,6 @@ def job_run(
     failed, 3 when another run holds the job lock."""
     import threading
 
-    from lrm.app import open_database
     from lrm.cli_progress import job_progress
     from lrm.job.runner import NightlyJob
     from lrm.observability import configure_logging
@@ -107,17 +121,16 @@ def job_run(
         raise typer.BadParameter(f"{last} is before --date {first}", param_hint="--to")
     settings = settings_from(config)
     configure_logging()
-    database = open_database(settings)
-    try:
+    with _engine(settings) as engine:
         dates = [date.fromordinal(d) for d in range(first.toordinal(), last.toordinal() + 1)]
         if not force:
-            with database.engine.connect() as connection:
+            with engine.connect() as connection:
                 done = job_runs.succeeded_dates(connection, first, last)
             for skipped in sorted(done):
                 typer.echo(f"{skipped}: already succeeded (use --force to recompute)")
             dates = [d for d in dates if d not in done]
         with job_progress(len(dates)) as progress:
-            job = NightlyJob(settings, database.engine, under_lease=False, progress=progress)
+            job = NightlyJob(settings, engine, under_lease=False, progress=progress)
             outcomes = job.run_dates(dates, trigger="manual", epoch=0, cancel=threading.Event())
         for outcome in outcomes:
             detail = f": {outcome.error}" if outcome.error else ""
@@ -125,8 +138,6 @@ def job_run(
                        f"{detail}")
         if any(o.status != "succeeded" for o in outcomes) or len(outcomes) < len(dates):
             raise typer.Exit(1)
-    finally:
-        database.engine.dispose()
 
 
 @job_app.command("status")
@@ -136,16 +147,11 @@ def job_status(
     config: ConfigOption = None,
 ) -> None:
     """Recent job runs, newest first."""
-    from lrm.app import open_database
     from lrm.store import job_runs
 
     _check_format(output, ("table", "json"))
-    database = open_database(settings_from(config))
-    try:
-        with database.engine.connect() as connection:
-            runs = job_runs.recent_runs(connection, limit)
-    finally:
-        database.engine.dispose()
+    with _engine(settings_from(config)) as engine, engine.connect() as connection:
+        runs = job_runs.recent_runs(connection, limit)
     if output == "json":
         typer.echo(json.dumps([r.as_dict() for r in runs], indent=2))
         return
@@ -185,7 +191,6 @@ def report(
     config: ConfigOption = None,
 ) -> None:
     """A SPEC §7 report, read straight from the LRM DB (the same rows as the HTTP API)."""
-    from lrm.app import open_database
     from lrm.reporting import ReportRequest, as_csv, as_document, build_report, parse_date
 
     _check_format(output, ("table", "json", "csv"))
@@ -199,12 +204,8 @@ def report(
         week_start=week_start, tenants=tuple(tenant or ()), group=group,
         items=tuple(item or ()))
     settings = settings_from(config)
-    database = open_database(settings)
-    try:
-        with database.engine.connect() as connection:
-            result = build_report(connection, request, settings.lrm.zone)
-    finally:
-        database.engine.dispose()
+    with _engine(settings) as engine, engine.connect() as connection:
+        result = build_report(connection, request, settings.lrm.zone)
     if output == "json":
         typer.echo(json.dumps(as_document(result), indent=2))
     elif output == "csv":
@@ -240,17 +241,12 @@ def ha_status(
     config: ConfigOption = None,
 ) -> None:
     """Who holds the primary lease, with which epoch, for how long."""
-    from lrm.app import open_database
     from lrm.store import coordination
 
     _check_format(output, ("table", "json"))
-    database = open_database(settings_from(config))
-    try:
-        with database.engine.connect() as connection:
-            lease = coordination.read_lease(connection)
-            lock = coordination.read_job_lock(connection)
-    finally:
-        database.engine.dispose()
+    with _engine(settings_from(config)) as engine, engine.connect() as connection:
+        lease = coordination.read_lease(connection)
+        lock = coordination.read_job_lock(connection)
     document = {
         "holder": lease.holder if lease else None,
         "epoch": lease.epoch if lease else 0,
@@ -274,21 +270,19 @@ def ha_switchover(
     """Ask the primary to hand over to the backup now; waits until the lease changes holder."""
     import time
 
-    from lrm.app import open_database
     from lrm.ha.instance import request_switchover
     from lrm.store import coordination
 
-    database = open_database(settings_from(config))
-    try:
-        with database.engine.connect() as connection:
+    with _engine(settings_from(config)) as engine:
+        with engine.connect() as connection:
             before = coordination.read_lease(connection)
         if before is None or before.holder is None or before.expires_in_s <= 0:
             typer.echo("no instance holds the lease: nothing to hand over", err=True)
             raise typer.Exit(1)
-        request_switchover(database.engine)
+        request_switchover(engine)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            with database.engine.connect() as connection:
+            with engine.connect() as connection:
                 now = coordination.read_lease(connection)
             if now is not None and now.holder not in (None, before.holder):
                 typer.echo(f"switched over: {before.holder} (epoch {before.epoch}) → "
@@ -298,8 +292,6 @@ def ha_switchover(
         typer.echo(f"{before.holder} still holds the lease after {timeout_s:.0f}s "
                    "(is a backup instance running?)", err=True)
         raise typer.Exit(1)
-    finally:
-        database.engine.dispose()
 
 
 @app.command("demo")
@@ -347,7 +339,6 @@ def token_create(
     config: ConfigOption = None,
 ) -> None:
     """Create a token and print it once (only its SHA-256 digest is stored)."""
-    from lrm.app import open_database
     from lrm.store import tokens
 
     if role not in ("provider", "tenant"):
@@ -358,13 +349,9 @@ def token_create(
     if role == "provider" and tenant:
         raise typer.BadParameter("a provider token sees every tenant: drop --tenant",
                                  param_hint="--tenant")
-    database = open_database(settings_from(config))
-    try:
-        with database.engine.begin() as connection:
-            token_id, secret = tokens.create_token(connection, role, list(tenant or []),
-                                                   description)
-    finally:
-        database.engine.dispose()
+    with _engine(settings_from(config)) as engine, engine.begin() as connection:
+        token_id, secret = tokens.create_token(connection, role, list(tenant or []),
+                                               description)
     typer.echo(secret)
     scope = "every tenant" if role == "provider" else "tenant(s) " + ", ".join(
         map(str, tenant or []))
@@ -378,15 +365,10 @@ def token_revoke(
     config: ConfigOption = None,
 ) -> None:
     """Revoke a token (it stops working within seconds)."""
-    from lrm.app import open_database
     from lrm.store import tokens
 
-    database = open_database(settings_from(config))
-    try:
-        with database.engine.begin() as connection:
-            revoked = tokens.revoke_token(connection, key)
-    finally:
-        database.engine.dispose()
+    with _engine(settings_from(config)) as engine, engine.begin() as connection:
+        revoked = tokens.revoke_token(connection, key)
     if not revoked:
         typer.echo(f"no live token matches {key!r}", err=True)
         raise typer.Exit(1)
@@ -396,16 +378,11 @@ def token_revoke(
 @token_app.command("list")
 def token_list(config: ConfigOption = None) -> None:
     """Tokens (never their secrets)."""
-    from lrm.app import open_database
     from lrm.cli_progress import print_table
     from lrm.store import tokens
 
-    database = open_database(settings_from(config))
-    try:
-        with database.engine.connect() as connection:
-            rows = tokens.list_tokens(connection)
-    finally:
-        database.engine.dispose()
+    with _engine(settings_from(config)) as engine, engine.connect() as connection:
+        rows = tokens.list_tokens(connection)
     print_table(["id", "prefix", "role", "tenants", "description", "created", "revoked"],
                 [[t.id, t.prefix, t.role, ",".join(map(str, t.tenant_ids)), t.description,
                   t.created_at.strftime("%Y-%m-%d %H:%M"),

@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
 
 from lrm.store import migrate
 from lrm.store.db import create_engine, ensure_database
-from lrm.store.embedded import EmbeddedPostgres, ServerSettings
+from lrm.store.embedded import EmbeddedPostgres
 from tests.acceptance.conftest import Cluster, poll
 
 
-@pytest.fixture
-def own_server() -> Iterator[EmbeddedPostgres]:
-    """An LRM DB server of this test's own, so restarting it disturbs no other test."""
-    folder = Path(tempfile.mkdtemp(prefix="lrm-test-restart-"))
-    server = EmbeddedPostgres(folder / "data", settings=ServerSettings(durable=False)).start()
-    yield server
-    server.destroy()
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def test_database_restart_during_a_job(cluster: Cluster,
-                                       own_server: EmbeddedPostgres) -> None:
+                                       own_pg_server: EmbeddedPostgres) -> None:
     """No partial results from the interrupted run; a later run of the primary completes the
     date; every date ends with exactly one success."""
-    ensure_database(own_server.url(), "lrm")
-    engine = create_engine(own_server.url("lrm"))
+    ensure_database(own_pg_server.url(), "lrm")
+    engine = create_engine(own_pg_server.url("lrm"))
     migrate.upgrade(engine)
-    node = cluster.start("lrm-a", LRM_LRM__DATABASE_URL=own_server.url("lrm"),
+    node = cluster.start("lrm-a", LRM_LRM__DATABASE_URL=own_pg_server.url("lrm"),
                          LRM_JOB__RETRY_FAILED_AFTER_S="1")
 
     def runs() -> list[sa.Row[tuple[int, object, str]]]:
@@ -46,7 +30,7 @@ def test_database_restart_during_a_job(cluster: Cluster,
 
     running = poll(lambda: next((r for r in runs() if r.status == "running"), None), 30,
                    "a running job")
-    own_server.restart()
+    own_pg_server.restart()
     poll(lambda: any(r.id == running.id and r.status != "running" for r in runs()), 30,
          "the interrupted run to be recorded")
     interrupted = next(r for r in runs() if r.id == running.id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -14,52 +13,29 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from lrm.cli import app
-from lrm.domain.items import build_catalogue
-from lrm.store import catalog, coordination
-from lrm.store.schema import job_run, provisioned_count, tenant, usage_daily
+from lrm.store import coordination
+from tests.integration.api_server import load_hand_made
 
 runner = CliRunner()
-
-
-def at(day: date, hh: int, mm: int) -> datetime:
-    return datetime(day.year, day.month, day.day, hh, mm, tzinfo=UTC)
 
 
 @pytest.fixture
 def hand_made(lrm_db_url: str, lrm_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch,
               tmp_path: Path) -> sa.Engine:
-    """Tenant 101 (Acme), two weeks of daily values for item 1, a provisioned count history
-    and succeeded runs for every date but 2026-11-11."""
+    """The hand-made LRM DB of the API tests (tenants 101 and 102, item 1 on eight days of
+    November 2026, limits for 101, a missing run on 2026-11-11), reached through the
+    environment."""
     monkeypatch.setenv("LRM_LRM__DATABASE_URL", lrm_db_url)
     monkeypatch.delenv("LRM_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)  # no ./lrm.toml: settings come from the environment
-    values = {date(2026, 11, d): v for d, v in
-              [(2, 5), (3, 7), (4, 7), (5, 3), (6, 1), (9, 4), (10, 9), (12, 9)]}
-    with lrm_engine.begin() as c:
-        catalog.sync_catalogue(c, build_catalogue())
-        c.execute(sa.insert(tenant).values(id=101, name="Acme"))
-        c.execute(sa.insert(usage_daily), [
-            {"level": "tenant", "subject_id": 101, "item_id": 1, "business_date": d,
-             "peak_value": v, "peak_time": at(d, 10 + v, 30), "run_id": 1}
-            for d, v in values.items()])
-        c.execute(sa.insert(usage_daily), [
-            {"level": "system", "subject_id": 0, "item_id": 1, "business_date": d,
-             "peak_value": v + 1, "peak_time": at(d, 9, 0), "run_id": 1}
-            for d, v in values.items()])
-        c.execute(sa.insert(provisioned_count), [
-            {"tenant_id": 101, "item_id": 1, "effective_date": date(2026, 11, 1), "quantity": 6},
-            {"tenant_id": 101, "item_id": 1, "effective_date": date(2026, 11, 10),
-             "quantity": 10}])
-        c.execute(sa.insert(job_run), [
-            {"business_date": d, "instance_id": "lrm-a", "epoch": 1, "trigger": "schedule",
-             "status": "succeeded"} for d in values])
+    load_hand_made(lrm_engine)
     return lrm_engine
 
 
 def test_tenant_day_report_csv_body(hand_made: sa.Engine) -> None:
     """Day rows: weekday, HH:MM peak, the limit in force that day and over_limit."""
-    result = runner.invoke(app, ["report", "tenant", "--from", "2026-11-03", "--to",
-                                 "2026-11-05", "--format", "csv"])
+    result = runner.invoke(app, ["report", "tenant", "--tenant", "101", "--from",
+                                 "2026-11-03", "--to", "2026-11-05", "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "tenant_id,tenant_name,item_id,item_name,period_start,weekday,peak_time,peak_value,"
@@ -80,7 +56,8 @@ def test_week_report_takes_latest_tie_and_aligned_periods(hand_made: sa.Engine) 
         "101,Acme,1,Concurrent seat,2026-11-02,,2026-11-04 17:30,7,6,2026-11-01,true",
         "101,Acme,1,Concurrent seat,2026-11-09,,2026-11-12 19:30,9,10,2026-11-10,false",
     ]
-    sunday = runner.invoke(app, ["report", "tenant", "--from", "2026-11-02", "--to",
+    sunday = runner.invoke(app, ["report", "tenant", "--tenant", "101", "--from",
+                                 "2026-11-02", "--to",
                                  "2026-11-12", "--granularity", "week", "--week-start",
                                  "sunday", "--format", "csv"])
     assert [line.split(",")[4] for line in sunday.output.splitlines()[1:]] == [
@@ -98,7 +75,7 @@ def test_json_document_has_freshness(hand_made: sa.Engine) -> None:
                                      "missing_dates": ["2026-11-11"]}
     assert document["rows"] == [{
         "item_id": 1, "item_name": "Concurrent seat", "period_start": "2026-11-01",
-        "weekday": None, "peak_time": "2026-11-12 09:00", "peak_value": 10, "limit": None,
+        "weekday": None, "peak_time": "2026-11-12 09:15", "peak_value": 27, "limit": None,
         "limit_effective_date": None, "over_limit": False}]
 
 

@@ -3,16 +3,12 @@ run completes the date."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from lrm.job.runner import DateOutcome, NightlyJob
@@ -22,34 +18,24 @@ from lrm.sim.run import run_simulation
 from lrm.sim.servers import SimulatorServers
 from lrm.store import migrate
 from lrm.store.db import create_engine, ensure_database
-from lrm.store.embedded import EmbeddedPostgres, ServerSettings
+from lrm.store.embedded import EmbeddedPostgres
 
 TODAY = date(2026, 11, 20)
 
 
-@pytest.fixture
-def own_server() -> Iterator[EmbeddedPostgres]:
-    """A PostgreSQL server of this test's own, so restarting it disturbs no other test."""
-    folder = Path(tempfile.mkdtemp(prefix="lrm-test-restart-"))
-    server = EmbeddedPostgres(folder / "data", settings=ServerSettings(durable=False)).start()
-    yield server
-    server.destroy()
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def test_restart_during_a_job_leaves_no_partial_results(
-        own_server: EmbeddedPostgres, pg_server: EmbeddedPostgres, tmp_path: Path) -> None:
+        own_pg_server: EmbeddedPostgres, pg_server: EmbeddedPostgres, tmp_path: Path) -> None:
     """The run that loses its database fails without writing anything; the next run of the
     date succeeds and is the only success."""
-    ensure_database(own_server.url(), "lrm")
-    engine = create_engine(own_server.url("lrm"))
+    ensure_database(own_pg_server.url(), "lrm")
+    engine = create_engine(own_pg_server.url("lrm"))
     migrate.upgrade(engine)
     run_simulation(SimParams(tenants=2, agents_per_tenant=6, days=1, seed=5), tmp_path,
                    today=TODAY, pg_admin_url=pg_server.url(),
                    db_prefix=f"idb_{uuid.uuid4().hex[:6]}_", gateway_port=0, gvp_ports=(0, 0))
     day = TODAY - timedelta(days=1)
     settings = load_settings(tmp_path / "lrm.toml",
-                             environ={"LRM_LRM__DATABASE_URL": own_server.url("lrm")})
+                             environ={"LRM_LRM__DATABASE_URL": own_pg_server.url("lrm")})
     outcomes: list[DateOutcome] = []
     with SimulatorServers(tmp_path):
         job = NightlyJob(settings, engine, under_lease=False)
@@ -63,7 +49,7 @@ def test_restart_during_a_job_leaves_no_partial_results(
                              ).scalar():
                     break
             time.sleep(0.02)
-        own_server.restart()
+        own_pg_server.restart()
         worker.join(timeout=60)
         assert [o.status for o in outcomes] == ["failed"]
         with engine.connect() as c:
