@@ -3,7 +3,11 @@ graceful switchover (SPEC §1–§2)."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from datetime import date
 
@@ -55,6 +59,13 @@ def test_one_primary_and_the_backup_refuses_connections(cluster: Cluster) -> Non
     assert {r.status for r in runs} == {"succeeded"}
     health_doc = httpx.get(f"http://127.0.0.1:{primary.report_port}/api/v1/health").json()
     assert health_doc == {"status": "ok", "instance_id": primary.instance_id, "mode": "primary"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "lrm", "ha", "status", "--format", "json", "--config",
+         str(cluster.folder / "lrm.toml")], env={**os.environ, **cluster.env},
+        capture_output=True, text=True, timeout=60, check=True)
+    lease = json.loads(shown.stdout)
+    assert (lease["holder"], lease["epoch"]) == (primary.instance_id, 1)
+    assert 0 < lease["expires_in_s"] <= TTL_S
 
 
 def test_sigkill_primary_backup_serves_within_ttl_plus_interval(cluster: Cluster) -> None:
