@@ -8,10 +8,12 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from lrm import __version__
+from lrm.api.cache import ReportCache
 from lrm.api.deps import ApiContext, install_error_handlers
 from lrm.api.routes import router
 from lrm.domain.items import build_catalogue
 from lrm.settings import Settings
+from lrm.web import mount_web
 
 DESCRIPTION = """Licensed seat and port usage per tenant, for billing.
 
@@ -27,6 +29,7 @@ def create_report_app(settings: Settings, engine: sa.Engine, *,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.context = ApiContext(
         settings=settings, engine=engine, instance_id=settings.lrm.instance_id,
+        reports=ReportCache(engine),
         catalogue=build_catalogue([s.model_dump() for s in settings.sellable_items]))
     install_error_handlers(app)
 
@@ -35,4 +38,5 @@ def create_report_app(settings: Settings, engine: sa.Engine, *,
         return {"status": "ok", "instance_id": settings.lrm.instance_id, "mode": mode()}
 
     app.include_router(router)
+    mount_web(app)  # the web page (SPEC §8) at `/`, after every API route
     return app
