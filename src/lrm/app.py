@@ -3,13 +3,13 @@ HA instance and the HTTP apps are wired together."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from dataclasses import dataclass
 from typing import NoReturn
 
 import sqlalchemy as sa
+import uvloop
 
 from lrm.api.admin import create_admin_app
 from lrm.api.app import create_report_app
@@ -75,7 +75,9 @@ def serve(settings: Settings) -> NoReturn:
     very case that makes an instance step down) would otherwise keep the interpreter from
     exiting, and a supervisor waiting for `exit_on_lease_loss` would wait forever."""
     database = open_database(settings, pool_size=10)
-    loop = asyncio.new_event_loop()
+    # uvloop (and uvicorn's httptools parser, picked up automatically) roughly halve the
+    # per-request cost of the report port.
+    loop = uvloop.new_event_loop()
     code = 1
     try:
         code = loop.run_until_complete(build_instance(settings, database).run())
