@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import psycopg
@@ -312,12 +311,3 @@ def request_switchover(engine: sa.Engine) -> None:
         holder = state.holder if state else ""
         connection.execute(sa.text("SELECT pg_notify(:c, :p)"),
                            {"c": NOTIFY_CHANNEL, "p": f"switchover:{holder or ''}"})
-
-
-def business_dates_status(engine: sa.Engine, start: date, end: date) -> set[date]:
-    with engine.connect() as connection:
-        return job_runs.succeeded_dates(connection, start, end)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
