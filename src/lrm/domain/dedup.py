@@ -63,6 +63,23 @@ class MergeResult:
     conflicting_sessions: int
 
 
+def _group_by_guid(hi: Int64Array, lo: Int64Array) -> tuple[npt.NDArray[np.intp],
+                                                             npt.NDArray[np.intp]]:
+    """An order that puts the rows of each GUID together, and where each group starts.
+    One sort on the high halves (no stable multi-key sort: nothing below depends on the order
+    inside a group); a high half shared by different GUIDs, which would interleave their rows,
+    is caught and sorted on both halves."""
+    order = np.argsort(hi)
+    h, low = hi[order], lo[order]
+    new_hi = np.r_[True, h[1:] != h[:-1]]
+    new_guid = new_hi | np.r_[False, low[1:] != low[:-1]]
+    if np.count_nonzero(new_guid) != np.count_nonzero(new_hi):
+        order = np.lexsort((lo, hi))
+        h, low = hi[order], lo[order]
+        new_guid = np.r_[True, (h[1:] != h[:-1]) | (low[1:] != low[:-1])]
+    return order, np.flatnonzero(new_guid)
+
+
 def merge_copies(rows: RawSessions) -> MergeResult:
     """Collapse copies of the same session into one row.
 
@@ -76,11 +93,12 @@ def merge_copies(rows: RawSessions) -> MergeResult:
     if n == 0:
         return MergeResult(rows, 0, 0, 0, 0)
     has_end = rows.terminated != NULL
-    # Group by GUID; inside a group, copies with an end come first (the representative).
-    order = np.lexsort((~has_end, rows.guid_lo, rows.guid_hi))
-    hi, lo = rows.guid_hi[order], rows.guid_lo[order]
-    starts = np.flatnonzero(np.r_[True, (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])])
-    representative = order[starts]
+    order, starts = _group_by_guid(rows.guid_hi, rows.guid_lo)
+    # The representative is the first copy (in input order) with an end, else the first copy:
+    # the smallest of `row` for copies with an end and `n + row` for the others.
+    rank = np.where(has_end[order], order, order + n)
+    first = np.minimum.reduceat(rank, starts)
+    representative = np.where(first < n, first, first - n)
 
     created = np.minimum.reduceat(rows.created[order], starts)
     terminated = np.maximum.reduceat(rows.terminated[order], starts)
@@ -89,7 +107,9 @@ def merge_copies(rows: RawSessions) -> MergeResult:
 
     group_sizes = np.diff(np.r_[starts, n])
     ends_in_group = np.add.reduceat(has_end[order].astype(np.int64), starts)
-    ends_from_partner = int(np.count_nonzero((group_sizes > ends_in_group) & (ends_in_group > 0)))
+    # (A session set aside for conflicting copies took nothing from anyone.)
+    ends_from_partner = int(np.count_nonzero((group_sizes > ends_in_group) & (ends_in_group > 0)
+                                             & ~conflict))
 
     merged = rows.take(representative)
     merged = RawSessions(

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from lrm.domain.dedup import RawSessions
 from lrm.domain.errors import SourceError
 from lrm.settings import IconSection
-from lrm.sources.idb import IdbRead, open_idb_reader
+from lrm.sources.idb import IdbRead, guid_hashes, open_idb_reader
 
 
 @dataclass
@@ -82,6 +83,10 @@ def _partner_copies(members: list[tuple[IconSection, IdbRead | SourceError]],
             continue
         wanted = sorted({g for other, r in members if other is not icon
                          and isinstance(r, IdbRead) for g in r.open_guids})
+        # Only the sessions this copy's window did not bring: usually none of the thousands
+        # still open, so a whole day costs no lookup by GUID at all.
+        wanted = [g for g, brought in zip(wanted, _contains(result.rows, *guid_hashes(wanted)),
+                                          strict=True) if not brought]
         if not wanted:
             continue
         try:
@@ -89,10 +94,24 @@ def _partner_copies(members: list[tuple[IconSection, IdbRead | SourceError]],
         except SourceError as exc:
             outcome[icon.name] = {"status": "degraded", "error": str(exc)}
             continue
-        have = set(zip(result.rows.guid_hi.tolist(), result.rows.guid_lo.tolist(), strict=True))
-        new = [i for i, key in enumerate(zip(found.guid_hi.tolist(), found.guid_lo.tolist(),
-                                             strict=True)) if key not in have]
-        if new:
-            extra.append(found.take(np.array(new, dtype=np.intp)))
-            outcome[icon.name]["ends_fetched_by_guid"] = len(new)
+        if len(found):
+            extra.append(found)
+            outcome[icon.name]["ends_fetched_by_guid"] = len(found)
     return extra
+
+
+def _contains(rows: RawSessions, hi: npt.NDArray[np.int64],
+              lo: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Which (hi, lo) GUID keys some row of `rows` has."""
+    if not len(rows) or not hi.size:
+        return np.zeros(hi.size, dtype=np.bool_)
+    order = np.argsort(rows.guid_hi)
+    row_hi, row_lo = rows.guid_hi[order], rows.guid_lo[order]
+    first = np.searchsorted(row_hi, hi, side="left")
+    last = np.searchsorted(row_hi, hi, side="right")
+    found: npt.NDArray[np.bool_] = (last == first + 1) & (
+        row_lo[np.minimum(first, row_lo.size - 1)] == lo)
+    # Keys are 128-bit: where several rows share a high half, compare the low halves.
+    for k in np.flatnonzero(last > first + 1).tolist():
+        found[k] = bool(np.any(row_lo[first[k]:last[k]] == lo[k]))
+    return found
