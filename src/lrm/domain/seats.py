@@ -34,8 +34,8 @@ _LANE_MAX = (1 << _LANE_BITS) - 1
 
 @dataclass(frozen=True)
 class Transitions:
-    """Changes of a (subject, seat) item mask, sorted by (subject, seat, t). `t` is in seconds
-    from the start of the day, in [0, horizon]."""
+    """Changes of a (subject, seat) item mask, grouped by (subject, seat) and sorted by t
+    within each. `t` is in seconds from the start of the day, in [0, horizon]."""
 
     subject: I64
     t: I64
@@ -61,6 +61,18 @@ def seat_transitions(subject: I64, seat: I64, start: I64, end: I64, mask: I64, *
                                   mask_code, mask_values, horizon=horizon)
 
 
+def _pairs(subject: I64, seat_index: I64, n_seats: int) -> tuple[I64, I64]:
+    """A dense index of each row's (subject, seat) pair, and the subject of each index.
+    Usually each seat has one subject (a place belongs to one tenant): then the seat index
+    is the pair index, with no sort to rank the pairs."""
+    owner = np.zeros(n_seats, dtype=np.int64)
+    owner[seat_index] = subject
+    if np.array_equal(owner[seat_index], subject):
+        return seat_index, owner
+    pair_ids, pair_index = dense_rank(subject * np.int64(n_seats) + seat_index)
+    return pair_index, pair_ids // np.int64(n_seats)
+
+
 def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I64, end: I64,
                            mask_code: I64, mask_values: I64, *, horizon: int) -> Transitions:
     """`seat_transitions` for seats given as dense indices (< n_seats) and masks given as codes
@@ -74,8 +86,7 @@ def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I
         return _empty()
     if int(start.min()) < 0 or int(end.max()) > horizon:
         raise ValueError("segment times must lie within [0, horizon]")
-    pair_ids, pair_index = dense_rank(subject * np.int64(n_seats) + seat_index)
-    pair_subject = pair_ids // np.int64(n_seats)
+    pair_index, pair_subject = _pairs(subject, seat_index, n_seats)
     width = np.int64(horizon + 1)
 
     keys = np.concatenate([pair_index * width + start, pair_index * width + end])
