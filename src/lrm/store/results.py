@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,8 @@ _PG_EPOCH_S = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
 _INT4_OID = 23
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _COPY_TRAILER = b"\xff\xff"
+_MINUTE_ROWS_PER_WRITE = 2_000
+_ALL = slice(None)
 
 
 @dataclass(frozen=True)
@@ -61,42 +64,73 @@ def replace_day(connection: sa.Connection, results: DayResults, run_id: int,
     """Swap in `results` for its date. Runs inside the caller's transaction; `before_commit`
     (the fences and the run status change) runs last, after the bulk work, so the lease row is
     share-locked only for the instant of the commit."""
-    d = results.business_date
-    for level, items in results.replaced_items().items():
-        connection.execute(sa.delete(usage_daily).where(
-            usage_daily.c.business_date == d, usage_daily.c.level == level,
-            usage_daily.c.item_id.in_(items)))
-        connection.execute(sa.delete(usage_minute).where(
-            usage_minute.c.business_date == d, usage_minute.c.level == level,
-            usage_minute.c.item_id.in_(items)))
-    raw = connection.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    with raw.cursor() as cursor:
-        with cursor.copy("COPY usage_minute (business_date, level, subject_id, item_id, "
-                         "day_start, peaks, run_id) FROM STDIN (FORMAT binary)") as copy:
-            copy.write(_COPY_SIGNATURE)
-            for block in results.levels:
-                if block.minute_peaks is not None and len(block.subject_ids):
-                    copy.write(encode_minute_rows(block, results, run_id))
-            copy.write(_COPY_TRAILER)
-        with cursor.copy("COPY usage_daily (level, subject_id, item_id, business_date, "
-                         "peak_value, peak_time, run_id) FROM STDIN") as copy:
-            for block in results.levels:
-                peak_ts = results.day_start_ts + block.peak_minute * 60
-                for subject, item, value, minute, ts in zip(
-                        block.subject_ids.tolist(), block.item_ids.tolist(),
-                        block.daily_value.tolist(), block.peak_minute.tolist(), peak_ts.tolist(),
-                        strict=True):
-                    peak_time = datetime.fromtimestamp(ts, UTC) if minute >= 0 else None
-                    copy.write_row((block.level, subject, item, d, value, peak_time, run_id))
+    writer = DayWriter(connection, results.business_date, results.day_start_ts, run_id)
+    for block in results.levels:
+        writer.write(block)
     before_commit(connection)
 
 
-def encode_minute_rows(block: LevelResults, results: DayResults, run_id: int) -> bytes:
-    """Binary COPY rows for usage_minute, built as one fixed-width numpy record array: every
-    row of a level has the same shape, so no Python object is made per row or per minute."""
+class DayWriter:
+    """Replaces a date's results block by block inside the caller's transaction, so that the
+    blocks of one level can be written (and PostgreSQL can parse and compress them) while the
+    next levels are still being counted. Each block replaces only its own (level, item) rows;
+    nothing is visible before the caller commits."""
+
+    def __init__(self, connection: sa.Connection, business_date: date, day_start_ts: int,
+                 run_id: int) -> None:
+        self.connection = connection
+        self.business_date = business_date
+        self.day_start_ts = day_start_ts
+        self.run_id = run_id
+        self._replaced: set[tuple[str, int]] = set()
+
+    def write(self, block: LevelResults) -> None:
+        d = self.business_date
+        # The date's previous rows of these (level, item)s, once (a later block of the same
+        # items must not delete what an earlier one wrote).
+        items = sorted({int(i) for i in block.item_ids} - {
+            i for level, i in self._replaced if level == block.level})
+        self._replaced.update((block.level, i) for i in items)
+        if items:
+            for table in (usage_daily, usage_minute):
+                self.connection.execute(sa.delete(table).where(
+                    table.c.business_date == d, table.c.level == block.level,
+                    table.c.item_id.in_(items)))
+        if not len(block.subject_ids):
+            return
+        raw = self.connection.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        with raw.cursor() as cursor:
+            if block.minute_peaks is not None and len(block.subject_ids):
+                with cursor.copy("COPY usage_minute (business_date, level, subject_id, item_id, "
+                                 "day_start, peaks, run_id) FROM STDIN (FORMAT binary)") as copy:
+                    copy.write(_COPY_SIGNATURE)
+                    # In slices, so that PostgreSQL parses one while the next is encoded.
+                    for lo in range(0, len(block.subject_ids), _MINUTE_ROWS_PER_WRITE):
+                        copy.write(encode_minute_rows(block, self, run_id=self.run_id,
+                                                      rows=slice(lo, lo + _MINUTE_ROWS_PER_WRITE)))
+                    copy.write(_COPY_TRAILER)
+            with cursor.copy("COPY usage_daily (level, subject_id, item_id, business_date, "
+                             "peak_value, peak_time, run_id) FROM STDIN (FORMAT binary)") as copy:
+                copy.write(_COPY_SIGNATURE)
+                copy.write(encode_daily_rows(block, self.business_date, self.day_start_ts,
+                                             self.run_id))
+                copy.write(_COPY_TRAILER)
+
+
+class _Day(Protocol):
+    business_date: date
+    day_start_ts: int
+
+
+def encode_minute_rows(block: LevelResults, results: _Day, run_id: int,
+                       rows: slice = _ALL) -> bytes:
+    """Binary COPY rows for usage_minute (of `rows` of the block), built as one fixed-width
+    numpy record array: every row of a level has the same shape, so no Python object is made
+    per row or per minute."""
     assert block.minute_peaks is not None
-    n_rows, n_minutes = block.minute_peaks.shape
+    peaks = block.minute_peaks[rows]
+    n_rows, n_minutes = peaks.shape
     level = block.level.encode()
     dtype = np.dtype([
         ("nfields", ">i2"),
@@ -110,20 +144,56 @@ def encode_minute_rows(block: LevelResults, results: DayResults, run_id: int) ->
         ("values", [("len", ">i4"), ("v", ">i4")], (n_minutes,)),
         ("l_run", ">i4"), ("run", ">i8"),
     ])
-    rows = np.zeros(n_rows, dtype=dtype)
-    rows["nfields"] = 7
-    rows["l_date"], rows["date"] = 4, results.business_date.toordinal() - _PG_EPOCH_DAYS
-    rows["l_level"], rows["level"] = len(level), level
-    rows["l_subject"], rows["subject"] = 8, block.subject_ids
-    rows["l_item"], rows["item"] = 4, block.item_ids
-    rows["l_start"], rows["start"] = 8, (results.day_start_ts - _PG_EPOCH_S) * 1_000_000
-    rows["l_peaks"] = 20 + 8 * n_minutes
-    rows["ndim"], rows["flags"], rows["oid"] = 1, 0, _INT4_OID
-    rows["dim"], rows["lbound"] = n_minutes, 1
-    rows["values"]["len"] = 4
-    rows["values"]["v"] = block.minute_peaks
-    rows["l_run"], rows["run"] = 8, run_id
-    return rows.tobytes()
+    out = np.zeros(n_rows, dtype=dtype)
+    out["nfields"] = 7
+    out["l_date"], out["date"] = 4, results.business_date.toordinal() - _PG_EPOCH_DAYS
+    out["l_level"], out["level"] = len(level), level
+    out["l_subject"], out["subject"] = 8, block.subject_ids[rows]
+    out["l_item"], out["item"] = 4, block.item_ids[rows]
+    out["l_start"], out["start"] = 8, (results.day_start_ts - _PG_EPOCH_S) * 1_000_000
+    out["l_peaks"] = 20 + 8 * n_minutes
+    out["ndim"], out["flags"], out["oid"] = 1, 0, _INT4_OID
+    out["dim"], out["lbound"] = n_minutes, 1
+    out["values"]["len"] = 4
+    out["values"]["v"] = peaks
+    out["l_run"], out["run"] = 8, run_id
+    return out.tobytes()
+
+
+def encode_daily_rows(block: LevelResults, business_date: date, day_start_ts: int,
+                      run_id: int) -> bytes:
+    """Binary COPY rows for usage_daily. A row without a peak time has a NULL field (no bytes),
+    so rows with and without one are two fixed-width record arrays (row order is irrelevant)."""
+    level = block.level.encode()
+    has_time = block.peak_minute >= 0
+    parts = []
+    for timed in (True, False):
+        at = np.flatnonzero(has_time == timed)
+        dtype = np.dtype([
+            ("nfields", ">i2"),
+            ("l_level", ">i4"), ("level", f"S{len(level)}"),
+            ("l_subject", ">i4"), ("subject", ">i8"),
+            ("l_item", ">i4"), ("item", ">i4"),
+            ("l_date", ">i4"), ("date", ">i4"),
+            ("l_value", ">i4"), ("value", ">i4"),
+            ("l_time", ">i4"), *([("time", ">i8")] if timed else []),
+            ("l_run", ">i4"), ("run", ">i8"),
+        ])
+        out = np.zeros(at.size, dtype=dtype)
+        out["nfields"] = 7
+        out["l_level"], out["level"] = len(level), level
+        out["l_subject"], out["subject"] = 8, block.subject_ids[at]
+        out["l_item"], out["item"] = 4, block.item_ids[at]
+        out["l_date"], out["date"] = 4, business_date.toordinal() - _PG_EPOCH_DAYS
+        out["l_value"], out["value"] = 4, block.daily_value[at]
+        if timed:
+            out["l_time"] = 8
+            out["time"] = (day_start_ts + block.peak_minute[at] * 60 - _PG_EPOCH_S) * 1_000_000
+        else:
+            out["l_time"] = -1
+        out["l_run"], out["run"] = 8, run_id
+        parts.append(out.tobytes())
+    return b"".join(parts)
 
 
 def purge_minutes(connection: sa.Connection, older_than: date) -> int:
