@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from itertools import pairwise
+from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -68,11 +69,6 @@ def _ints(raw: list[Any]) -> I64:
 _EMPTY: Mapping[str, Any] = {}
 
 
-def _column(objects: list[Any], key: str) -> I64:
-    """One attribute of every object, aligned with the objects (-1 for non-objects)."""
-    return _ints([o.get(key) if _is_mapping(o) else None for o in objects])
-
-
 def _annex(person: object) -> Mapping[str, Any]:
     """The person's `userProperties.lrm` section ({} when absent or malformed)."""
     if not _is_mapping(person):
@@ -84,38 +80,90 @@ def _annex(person: object) -> Mapping[str, Any]:
     return lrm if _is_mapping(lrm) else _EMPTY
 
 
+class Fields(Protocol):
+    """The attribute values of a section's objects, one per object and in order. Everything the
+    parsers read goes through this, so a columnar source (lrm.store.config_samples reads the
+    values straight out of PostgreSQL) and a list of objects are parsed by the same code."""
+
+    def __len__(self) -> int: ...
+
+    def values(self, key: str) -> list[Any]:
+        """`[o.get(key) if o is a mapping else None for o in objects]`."""
+        ...
+
+    def annex(self, key: str) -> list[Any]:
+        """`[userProperties.lrm.get(key) for o in objects]`, None where any level is missing or
+        not a mapping."""
+        ...
+
+
+class ObjectFields:
+    """`Fields` of a list of JSON objects."""
+
+    def __init__(self, objects: Sequence[Any]) -> None:
+        self.objects = objects
+        self._annexes: list[Mapping[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def values(self, key: str) -> list[Any]:
+        return [o.get(key) if _is_mapping(o) else None for o in self.objects]
+
+    def annex(self, key: str) -> list[Any]:
+        if self._annexes is None:
+            self._annexes = list(map(_annex, self.objects))
+        return [a.get(key) for a in self._annexes]
+
+
+@dataclass(frozen=True)
+class ListFields:
+    """`Fields` given as ready value lists (each as long as the section)."""
+
+    size: int
+    columns: Mapping[str, list[Any]]
+    annexes: Mapping[str, list[Any]]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def values(self, key: str) -> list[Any]:
+        return self.columns[key]
+
+    def annex(self, key: str) -> list[Any]:
+        return self.annexes[key]
+
+
 # Position-aligned parsers: column 0 is the DBID, one row per input object.
 Columns = tuple[npt.NDArray[Any], ...]
 
 
-def _parse_tenants(objects: list[Any], vocabulary: Vocabulary) -> Columns:
-    return (_column(objects, "DBID"),)
+def _parse_tenants(fields: Fields, vocabulary: Vocabulary) -> Columns:
+    return (_ints(fields.values("DBID")),)
 
 
-def _parse_switches(objects: list[Any], vocabulary: Vocabulary) -> Columns:
-    types = [o.get("type") if _is_mapping(o) else None for o in objects]
+def _parse_switches(fields: Fields, vocabulary: Vocabulary) -> Columns:
     codes = np.asarray([vocabulary.switch_types.code(t) if isinstance(t, str) else MISSING
-                        for t in types], dtype=np.int32)
-    return _column(objects, "DBID"), codes
+                        for t in fields.values("type")], dtype=np.int32)
+    return _ints(fields.values("DBID")), codes
 
 
-def _parse_dns(objects: list[Any], vocabulary: Vocabulary) -> Columns:
-    return (_column(objects, "DBID"), _column(objects, "tenantDBID"),
-            _column(objects, "switchDBID"))
+def _parse_dns(fields: Fields, vocabulary: Vocabulary) -> Columns:
+    return (_ints(fields.values("DBID")), _ints(fields.values("tenantDBID")),
+            _ints(fields.values("switchDBID")))
 
 
-def _parse_places(objects: list[Any], vocabulary: Vocabulary) -> Columns:
-    return (_column(objects, "DBID"), _column(objects, "tenantDBID"),
-            _column(objects, "state") == 1)
+def _parse_places(fields: Fields, vocabulary: Vocabulary) -> Columns:
+    return (_ints(fields.values("DBID")), _ints(fields.values("tenantDBID")),
+            _ints(fields.values("state")) == 1)
 
 
-def _parse_persons(objects: list[Any], vocabulary: Vocabulary) -> Columns:
+def _parse_persons(fields: Fields, vocabulary: Vocabulary) -> Columns:
     media_cache: dict[Any, int] = {}
     desktop_cache: dict[str, int] = {}
     media: list[int] = []
     desktops: list[int] = []
-    for annex in map(_annex, objects):
-        m = annex.get("media")
+    for m in fields.annex("media"):
         key = tuple(m) if isinstance(m, list) else m
         if isinstance(key, str | tuple):
             if key not in media_cache:
@@ -123,29 +171,27 @@ def _parse_persons(objects: list[Any], vocabulary: Vocabulary) -> Columns:
             media.append(media_cache[key])
         else:
             media.append(0)
-        d = annex.get("desktop")
+    for d in fields.annex("desktop"):
         if isinstance(d, str):
             if d not in desktop_cache:
                 desktop_cache[d] = vocabulary.desktops.code(d)
             desktops.append(desktop_cache[d])
         else:
             desktops.append(MISSING)
-    enabled = (_column(objects, "isAgent") == 2) & (_column(objects, "state") == 1)
-    return (_column(objects, "DBID"), _column(objects, "tenantDBID"), i64(media),
+    enabled = (_ints(fields.values("isAgent")) == 2) & (_ints(fields.values("state")) == 1)
+    return (_ints(fields.values("DBID")), _ints(fields.values("tenantDBID")), i64(media),
             np.asarray(desktops, dtype=np.int32), enabled)
 
 
-def _parse_groups(objects: list[Any], vocabulary: Vocabulary) -> Columns:
+def _parse_groups(fields: Fields, vocabulary: Vocabulary) -> Columns:
     """DBID, tenant, and per group the slice [lo, hi) of its members in a flat member column
     (returned as columns 2 and 3, with the flat members as column 4 — not position-aligned)."""
-    member_lists: list[list[Any]] = []
-    for o in objects:
-        m = o.get("members") if _is_mapping(o) else None
-        member_lists.append(m if isinstance(m, list) else [])
+    member_lists = [m if isinstance(m, list) else [] for m in fields.values("members")]
     lengths = np.asarray([len(m) for m in member_lists], dtype=np.int64)
     hi = np.cumsum(lengths)
     members = _ints([v for m in member_lists for v in m])
-    return (_column(objects, "DBID"), _column(objects, "tenantDBID"), hi - lengths, hi, members)
+    return (_ints(fields.values("DBID")), _ints(fields.values("tenantDBID")), hi - lengths, hi,
+            members)
 
 
 _PARSERS = {
@@ -234,13 +280,14 @@ class _SectionParser:
                     self._raw_list = objects
                     return self._table
                 if not grouped and len(changed) * 4 <= len(objects):
-                    patch = parser([objects[i] for i in changed], self.vocabulary)
+                    patch = parser(ObjectFields([objects[i] for i in changed]),
+                                   self.vocabulary)
                     raw = tuple(c.copy() for c in self._raw)
                     at = np.asarray(changed, dtype=np.intp)
                     for column, values in zip(raw, patch, strict=True):
                         column[at] = values
                     return self._keep(objects, raw)
-        return self._keep(objects, parser(objects, self.vocabulary))
+        return self._keep(objects, parser(ObjectFields(objects), self.vocabulary))
 
     def _keep(self, objects: list[Any], raw: Columns) -> _Table:
         self._raw_list, self._raw = objects, raw
@@ -347,6 +394,8 @@ def build_config_index(document: Mapping[str, Any], vocabulary: Vocabulary) -> C
 def _value_changes(ids_a: I64, vals_a: Sequence[Any], ids_b: I64,
                    vals_b: Sequence[Any]) -> I64:
     """DBIDs whose attribute tuple differs between two tables (absent = all attributes 0)."""
+    if _same(ids_a, ids_b) and all(_same(a, b) for a, b in zip(vals_a, vals_b, strict=True)):
+        return i64([])  # most sections do not change between two samples
     union = unique(np.concatenate([ids_a, ids_b]))
     changed = np.zeros(union.size, dtype=np.bool_)
     for va, vb in zip(vals_a, vals_b, strict=True):
@@ -357,7 +406,14 @@ def _value_changes(ids_a: I64, vals_a: Sequence[Any], ids_b: I64,
 
 
 def _membership_changes(keys_a: I64, keys_b: I64) -> I64:
+    if _same(keys_a, keys_b):
+        return i64([])
     return unique(symmetric_difference(keys_a, keys_b) >> 32)
+
+
+def _same(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> bool:
+    """Equal arrays (documents that share a section share its arrays: then no comparison)."""
+    return a is b or (a.shape == b.shape and bool(np.array_equal(a, b)))
 
 
 @dataclass(frozen=True)
@@ -408,6 +464,12 @@ class ConfigHistory:
         """What changed when document k came into force (k >= 1)."""
         return changes_between(self.indexes[k - 1], self.indexes[k])
 
+    def ids_in_force(self, attr: str, start_ts: int, end_ts: int) -> I64:
+        """The distinct ids of `attr` ("tenant_ids", "agent_group_ids", …) over the documents in
+        force at some instant of [start_ts, end_ts)."""
+        parts = [getattr(self.indexes[k], attr) for k in self.in_force(start_ts, end_ts)]
+        return unique(np.concatenate([*parts, i64([])]))
+
 
 def build_config_history(samples: Iterable[tuple[int, Mapping[str, Any]]],
                          vocabulary: Vocabulary) -> ConfigHistory:
@@ -435,3 +497,157 @@ def build_config_history(samples: Iterable[tuple[int, Mapping[str, Any]]],
                        for section, objects in _sections(document).items()})
                for document in kept_docs]
     return ConfigHistory(times=i64(kept_times), indexes=tuple(indexes), vocabulary=vocabulary)
+
+
+# --------------------------------------------------------------------------- columnar sources
+# The store reads large documents without turning them into Python objects: it asks PostgreSQL
+# for each attribute the parsers read, as one list per attribute (`ListFields`), and stores later
+# documents as edits of an earlier one (`Keep` ranges and new objects). These functions turn
+# that into the same tables as `build_config_history` makes from the documents themselves.
+
+GROUP_SECTIONS = ("agent-groups", "place-groups")
+SECTIONS: tuple[str, ...] = tuple(_SECTIONS)
+
+
+class _KeyRecorder:
+    """A `Fields` of no objects that records which attributes a parser reads."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.annex_keys: list[str] = []
+
+    def __len__(self) -> int:
+        return 0
+
+    def values(self, key: str) -> list[Any]:
+        self.keys.append(key)
+        return []
+
+    def annex(self, key: str) -> list[Any]:
+        self.annex_keys.append(key)
+        return []
+
+
+def _read_keys() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """The attributes (and `userProperties.lrm` attributes) each section's parser reads, found
+    by running it, so that the store's columnar reader can never miss one."""
+    keys: dict[str, tuple[str, ...]] = {}
+    annex: dict[str, tuple[str, ...]] = {}
+    for section in SECTIONS:
+        recorder = _KeyRecorder()
+        _PARSERS[section](recorder, Vocabulary())
+        keys[section] = tuple(dict.fromkeys(recorder.keys))
+        annex[section] = tuple(dict.fromkeys(recorder.annex_keys))
+    return keys, annex
+
+
+SECTION_KEYS, ANNEX_KEYS = _read_keys()
+
+
+@dataclass(frozen=True, eq=False)
+class RawSection:
+    """One section of one document as position-aligned columns (one row per object, in document
+    order; for groups the members are a flat column with [lo, hi) slices), before ids are
+    validated, de-duplicated and sorted. Documents that share a section share the object, and a
+    `HistoryBuilder` finishes it once."""
+
+    section: str
+    columns: Columns
+
+    def __len__(self) -> int:
+        return int(self.columns[0].size)
+
+
+@dataclass(frozen=True)
+class Keep:
+    """In a section edit: the objects [start, stop) of the base section, unchanged."""
+
+    start: int
+    stop: int
+
+
+def document_sections(document: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The object list of every section of a document (a section that is absent or not a list
+    is empty; alternative spellings of the group sections are accepted)."""
+    return _sections(document)
+
+
+def parse_section(section: str, fields: Fields, vocabulary: Vocabulary) -> RawSection:
+    return RawSection(section, _PARSERS[section](fields, vocabulary))
+
+
+def tenant_ids(objects: Sequence[Any]) -> list[int]:
+    """The tenant DBIDs a `tenants` section gives (as `ConfigIndex.tenant_ids`)."""
+    raw = _PARSERS["tenants"](ObjectFields(objects), Vocabulary())
+    return [int(t) for t in _finish("tenants", raw).ids]
+
+
+def patch_section(base: RawSection, ops: Sequence[Keep | Sequence[Any]],
+                  vocabulary: Vocabulary) -> RawSection:
+    """The section made of `ops` in order: `Keep` ranges of `base` and lists of new objects.
+    Equal to parsing the edited object list afresh; only the new objects are parsed."""
+    parser = _PARSERS[base.section]
+    grouped = base.section in GROUP_SECTIONS
+    empty = parser(ObjectFields([]), vocabulary)  # the dtypes of every column
+    pieces: list[Columns] = [_group_lengths(empty) if grouped else empty]
+    for op in ops:
+        if isinstance(op, Keep):
+            cut = tuple(c[op.start:op.stop] for c in base.columns[:2 if grouped else None])
+            if grouped:
+                lo, hi = base.columns[2][op.start:op.stop], base.columns[3][op.start:op.stop]
+                _, pos = expand_ranges(lo, hi)
+                cut = (*cut, hi - lo, base.columns[4][pos])
+            pieces.append(cut)
+        else:
+            new = parser(ObjectFields(op), vocabulary)
+            pieces.append(_group_lengths(new) if grouped else new)
+    columns = tuple(np.concatenate([p[i] for p in pieces]) for i in range(len(empty)
+                                                                          - grouped))
+    if grouped:
+        dbid, tenant, lengths, members = columns
+        hi = np.cumsum(lengths)
+        columns = (dbid, tenant, hi - lengths, hi, members)
+    return RawSection(base.section, columns)
+
+
+def _group_lengths(raw: Columns) -> Columns:
+    """Group columns (DBID, tenant, lo, hi, members) as (DBID, tenant, lengths, members)."""
+    dbid, tenant, lo, hi, members = raw
+    _, pos = expand_ranges(lo, hi)
+    return dbid, tenant, hi - lo, members[pos]
+
+
+class HistoryBuilder:
+    """`ConfigHistory`s from documents given as `RawSection`s: the same history as
+    `build_config_history` over the documents themselves. A section shared by documents (or
+    by the histories one builder makes) is finished once."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        self._finished: dict[int, tuple[RawSection, _Table]] = {}
+        self._indexes: dict[int, tuple[Mapping[str, RawSection], ConfigIndex]] = {}
+
+    def history(self, documents: Sequence[tuple[int, Mapping[str, RawSection]]]
+                ) -> ConfigHistory:
+        """The history of (taken_at, sections) documents, in strictly increasing time order
+        (consecutive equal documents already merged)."""
+        times = [int(t) for t, _ in documents]
+        if any(b <= a for a, b in pairwise(times)):
+            raise ValueError("documents must be in strictly increasing time order")
+        return ConfigHistory(times=i64(times),
+                             indexes=tuple(self._index(sections) for _, sections in documents),
+                             vocabulary=self.vocabulary)
+
+    def _index(self, sections: Mapping[str, RawSection]) -> ConfigIndex:
+        cached = self._indexes.get(id(sections))
+        if cached is None or cached[0] is not sections:
+            cached = (sections, _index({s: self._table(sections[s]) for s in SECTIONS}))
+            self._indexes[id(sections)] = cached
+        return cached[1]
+
+    def _table(self, raw: RawSection) -> _Table:
+        cached = self._finished.get(id(raw))
+        if cached is None or cached[0] is not raw:
+            cached = (raw, _finish(raw.section, raw.columns))
+            self._finished[id(raw)] = cached
+        return cached[1]

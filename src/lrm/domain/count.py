@@ -110,8 +110,7 @@ def predicates_for(catalogue: Catalogue, bundles: Sequence[Bundle]) -> list[Pred
 
 
 def _subjects(history: ConfigHistory, day: BusinessDay, attr: str, extra: I64) -> I64:
-    parts = [getattr(history.indexes[k], attr) for k in history.in_force(day.start_ts, day.end_ts)]
-    return unique(np.concatenate([*parts, extra]))
+    return unique(np.concatenate([history.ids_in_force(attr, day.start_ts, day.end_ts), extra]))
 
 
 @dataclass(frozen=True)
@@ -182,16 +181,21 @@ def _group_level(level: str, day: BusinessDay, excluded: Bool, history: ConfigHi
 
 
 def count_day(day: BusinessDay, sessions: SessionTable,
-              config_samples: Iterable[tuple[int, Mapping[str, Any]]], catalogue: Catalogue,
+              config_samples: Iterable[tuple[int, Mapping[str, Any]]] | ConfigHistory,
+              catalogue: Catalogue,
               bundle_set: BundleSet | None, excluded_windows: Sequence[str], now_ts: int, *,
               future_tolerance_s: int = DEFAULT_FUTURE_TOLERANCE_S,
               levels: Sequence[str] = LEVELS, progress: Progress | None = None,
-              workers: int = 2) -> DayResult:
+              workers: int = 2,
+              on_level: Callable[[LevelResult], None] | None = None) -> DayResult:
     """Count one business day. `config_samples` are (taken_at epoch seconds, document) pairs
     covering the day (including the one in force at its start and at the earliest login of a
-    session still active in it); `now_ts` is the time of the run (for `start_in_future`).
+    session still active in it), or their history already built with the catalogue's
+    vocabulary; `now_ts` is the time of the run (for `start_in_future`).
     `progress` is called with the name of each finished stage; `workers` threads compute the
-    levels (1: sequentially, in the calling thread)."""
+    levels (1: sequentially, in the calling thread); `on_level` is called with each level's
+    result as soon as it is ready (in the calling thread, in LEVELS order), so that a caller can
+    store it while the other levels are counted."""
     unknown = sorted(set(levels) - set(LEVELS))
     if unknown:
         raise ValueError(f"unknown levels {unknown}")
@@ -201,7 +205,13 @@ def count_day(day: BusinessDay, sessions: SessionTable,
             progress(name)
 
     excluded = excluded_minute_mask(day, list(excluded_windows))
-    history = build_config_history(config_samples, Vocabulary(catalogue.media_names()))
+    vocabulary = Vocabulary(catalogue.media_names())
+    if isinstance(config_samples, ConfigHistory):
+        history = config_samples
+        if history.vocabulary.media != vocabulary.media:
+            raise ValueError("the configuration history was built for another catalogue")
+    else:
+        history = build_config_history(config_samples, vocabulary)
     stage("config")
     resolution: Resolution = resolve_sessions(sessions, history, day, now_ts,
                                               future_tolerance_s=future_tolerance_s)
@@ -239,6 +249,8 @@ def count_day(day: BusinessDay, sessions: SessionTable,
         for level in wanted:
             results[level] = tasks[level]()
             stage(level)
+            if on_level is not None:
+                on_level(results[level])
     else:
         # Levels are independent; numpy releases the GIL in its heavy loops, so threads use
         # the cores. Results do not depend on scheduling.
@@ -247,6 +259,8 @@ def count_day(day: BusinessDay, sessions: SessionTable,
             for level in wanted:
                 results[level] = futures[level].result()
                 stage(level)
+                if on_level is not None:
+                    on_level(results[level])
     counts = dict(resolution.counts)
     counts["config_objects_skipped"] = sum(
         history.indexes[k].skipped for k in history.in_force(day.start_ts, day.end_ts))

@@ -30,6 +30,7 @@ And these are tallied while the session is still counted:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,29 +139,48 @@ class _Universe:
 
     def __init__(self, doc_ids: list[I64], query: I64) -> None:
         values, inverse = dense_rank(query)
-        self.ids = unique(np.concatenate([*doc_ids, values[values > 0]]))
+        # Documents that share a section share its arrays: take each array once.
+        distinct = list({id(a): a for a in doc_ids}.values())
+        self.ids = unique(np.concatenate([*distinct, values[values > 0]]))
         self.size = int(self.ids.size)
         pos = np.searchsorted(self.ids, values)
         self.query_pos = np.where(values > 0, pos, self.size)[inverse]
         self._doc_ids = doc_ids
-        self._doc_pos: dict[int, Idx] = {}
+        self._cache: dict[tuple[int, ...], tuple[tuple[Any, ...], npt.NDArray[Any]]] = {}
+
+    def _cached(self, key: tuple[Any, ...], make: Callable[[], npt.NDArray[Any]]
+                ) -> npt.NDArray[Any]:
+        """`make()`, once per distinct input arrays (by identity; they are kept alive here)."""
+        ident = tuple(id(k) if isinstance(k, np.ndarray) else k for k in key)
+        hit = self._cache.get(ident)
+        if hit is None:
+            hit = (key, make())
+            self._cache[ident] = hit
+        return hit[1]
 
     def _positions(self, k: int) -> Idx:
-        if k not in self._doc_pos:
-            self._doc_pos[k] = np.searchsorted(self.ids, self._doc_ids[k])
-        return self._doc_pos[k]
+        ids = self._doc_ids[k]
+        return self._cached((ids,), lambda: np.searchsorted(self.ids, ids))
 
     def dense(self, k: int, values: npt.NDArray[Any], default: int) -> npt.NDArray[Any]:
         """Document k's attribute `values` (aligned with its sorted ids) by position."""
-        out = np.full(self.size + 1, default, dtype=values.dtype)
-        out[self._positions(k)] = values
-        return out
+        positions = self._positions(k)
+
+        def make() -> npt.NDArray[Any]:
+            out = np.full(self.size + 1, default, dtype=values.dtype)
+            out[positions] = values
+            return out
+        return self._cached((positions, values, default), make)
 
     def present(self, k: int) -> Bool:
         """By position: is the object in document k?"""
-        out = np.zeros(self.size + 1, dtype=np.bool_)
-        out[self._positions(k)] = True
-        return out
+        positions = self._positions(k)
+
+        def make() -> Bool:
+            out = np.zeros(self.size + 1, dtype=np.bool_)
+            out[positions] = True
+            return out
+        return self._cached((positions, "present"), make)
 
     def groups(self, keys: I64, rows_pos: I64) -> tuple[Idx, I64]:
         """(row, group DBID) of every membership (keys member << 32 | group) of the objects
@@ -170,6 +190,11 @@ class _Universe:
         offsets = np.concatenate([[0], np.cumsum(counts)])
         row, pos = expand_ranges(offsets[rows_pos], offsets[rows_pos + 1])
         return row, keys[pos] & np.int64(_GROUP_MASK)
+
+
+def _members(keys: Iterable[I64]) -> list[I64]:
+    """The member DBIDs of membership keys (member << 32 | group), once per distinct array."""
+    return [k >> 32 for k in {id(k): k for k in keys}.values()]
 
 
 def _split_points(history: ConfigHistory, day: BusinessDay, rows: Idx, s: I64, e: I64,
@@ -221,9 +246,11 @@ def resolve_sessions(sessions: SessionTable, history: ConfigHistory, day: Busine
     has_person, has_place, has_dn = person > 0, place > 0, dn > 0
     is_open = terminated < 0
     indexes = history.indexes
-    persons = _Universe([i.person_ids for i in indexes] + [i.agent_members >> 32 for i in indexes],
+    persons = _Universe([i.person_ids for i in indexes] + _members(i.agent_members
+                                                                 for i in indexes),
                         np.where(has_person, person, 0))
-    places = _Universe([i.place_ids for i in indexes] + [i.place_members >> 32 for i in indexes],
+    places = _Universe([i.place_ids for i in indexes] + _members(i.place_members
+                                                                for i in indexes),
                        np.where(has_place, place, 0))
     dns = _Universe([i.dn_ids for i in indexes], np.where(has_dn, dn, 0))
 

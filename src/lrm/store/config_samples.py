@@ -1,68 +1,292 @@
 """Configuration samples in the LRM DB: stored only when the configuration changed, read back
-as the time-ordered list the counting core resolves sessions against."""
+as the time-ordered history the counting core resolves sessions against.
+
+A hosted provider's configuration is large (half a million persons make a 160 MB document) and
+changes a few objects at a time, so:
+
+- **Storage.** A sample's document is stored either in full or, when this process still holds
+  the last full document it stored (the *base*), as an edit of it:
+  `{"$delta": {"base": <config_document id>, "changes": {key: {"ops": [...]} | {"value": v}},
+  "removed": [key, ...]}}`, where `ops` rebuild a list in order from `{"keep": [start, stop]}`
+  ranges of the base's list and `{"add": [objects]}`. Objects are matched by a 128-bit digest
+  of their canonical JSON. `content_hash` stays the hash of the whole document, so identical
+  samples still share one row; a delta's base is always a full document.
+- **Reading for the job** (`load_history`): PostgreSQL hands over each attribute the parsers
+  read as one JSON array per attribute (`jsonb_path_query_array` over the document, detoasted
+  once), never the whole document, and a delta costs only its new objects. Anything unusual
+  (a section that is not a list, missing attributes without unique integer DBIDs, renamed
+  sections) is read the slow, exact way: the objects themselves. `samples_between` still
+  returns whole documents (for tools and tests).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from lrm.domain.config import (
+    ANNEX_KEYS,
+    SECTION_KEYS,
+    SECTIONS,
+    ConfigHistory,
+    HistoryBuilder,
+    Keep,
+    ListFields,
+    ObjectFields,
+    RawSection,
+    document_sections,
+    parse_section,
+    patch_section,
+    tenant_ids,
+)
+from lrm.domain.vocabulary import Vocabulary
 from lrm.store.schema import config_document, config_group, config_sample, tenant
 
 Document = dict[str, list[dict[str, Any]]]
+DELTA = "$delta"
+# A sample is stored as a delta only while its new objects stay below this share of the
+# document's objects (and this count); beyond, a full document is cheaper to read.
+DELTA_MAX_SHARE = 0.05
+DELTA_MAX_OBJECTS = 50_000
+# A delta's base is usually a full document; an unchanged document in force that is itself a
+# delta (found by a new sampler or a back-fill) may serve as one, up to this many edits away
+# from a full document.
+MAX_DEPTH = 4
+_U64 = npt.NDArray[np.uint64]
 
 
-def canonical_hash(document: Document) -> str:
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def enabled_agent_count(document: Document) -> int:
-    return sum(1 for p in document.get("persons", [])
-               if p.get("isAgent") == 2 and p.get("state") == 1)
+def canonical_hash(document: Mapping[str, Any]) -> str:
+    return hashlib.sha256(_canonical(document).encode()).hexdigest()
+
+
+def enabled_agent_count(document: Mapping[str, Any]) -> int:
+    return len(_valid_objects(document_sections(document)["persons"],
+                              lambda p: p.get("isAgent") == 2 and p.get("state") == 1))
+
+
+def _valid_objects(objects: list[Any],
+                   keep: Callable[[Mapping[str, Any]], bool] = lambda _: True
+                   ) -> list[Mapping[str, Any]]:
+    """The objects with a positive integer DBID, the later one of a repeated DBID (as the
+    counting core reads them: a malformed object never stops a sample from being stored)."""
+    by_id = {o["DBID"]: o for o in objects
+             if isinstance(o, Mapping) and type(o.get("DBID")) is int and 0 < o["DBID"] < 2**31}
+    return [o for o in by_id.values() if keep(o)]
+
+
+# =============================================================================== storing
+@dataclass(frozen=True)
+class _Digests:
+    """Per object of a list: a 128-bit digest of its canonical JSON, as (hi, lo) words."""
+
+    hi: _U64
+    lo: _U64
+
+    @classmethod
+    def of(cls, objects: list[Any]) -> _Digests:
+        raw = b"".join(hashlib.blake2b(_canonical(o).encode(), digest_size=16).digest()
+                       for o in objects)
+        words = np.frombuffer(raw, dtype="<u8").reshape(-1, 2)
+        return cls(words[:, 0].copy(), words[:, 1].copy())
+
+    def __len__(self) -> int:
+        return int(self.hi.size)
+
+    def equals(self, other: _Digests) -> bool:
+        return (len(self) == len(other) and bool(np.array_equal(self.hi, other.hi))
+                and bool(np.array_equal(self.lo, other.lo)))
+
+
+@dataclass(frozen=True)
+class _BaseList:
+    """A list of the base document, indexed for matching: digests sorted by (hi, lo, position)."""
+
+    digests: _Digests
+    sorted_hi: _U64
+    sorted_lo: _U64
+    position: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, digests: _Digests) -> _BaseList:
+        order = np.lexsort((np.arange(len(digests)), digests.lo, digests.hi))
+        return cls(digests, digests.hi[order], digests.lo[order], order.astype(np.int64))
+
+    def positions(self, new: _Digests) -> npt.NDArray[np.int64]:
+        """For each new object, the position of an equal base object, or -1."""
+        if len(self.digests) == 0 or len(new) == 0:
+            return np.full(len(new), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.sorted_hi, new.hi), self.sorted_hi.size - 1)
+        # A 64-bit `hi` shared by different objects leaves the later ones unmatched: they are
+        # stored as new objects, which is still exact.
+        hit = (self.sorted_hi[at] == new.hi) & (self.sorted_lo[at] == new.lo)
+        return np.where(hit, self.position[at], -1)
+
+
+@dataclass(frozen=True)
+class SampleBase:
+    """A stored document this process holds (digested): later samples are stored as its
+    edits. `depth` is the number of edits between it and a full document (0: full)."""
+
+    document_id: int
+    depth: int
+    lists: dict[str, _BaseList]
+    values: dict[str, Any]
+
+    @classmethod
+    def of(cls, document_id: int, document: Mapping[str, Any], depth: int = 0) -> SampleBase:
+        return cls(document_id, depth,
+                   {k: _BaseList.of(_Digests.of(v)) for k, v in document.items()
+                    if isinstance(v, list)},
+                   {k: v for k, v in document.items() if not isinstance(v, list)})
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    """What `store_sample` did: `written` (a sample row was written) and the base to pass to
+    the next call once this transaction has committed."""
+
+    written: bool
+    base: SampleBase | None
+
+
+def _ops(base: _BaseList, objects: list[Any], digests: _Digests) -> tuple[list[Any], int]:
+    """The edit rebuilding `objects` from the base list, and its number of new objects."""
+    at = base.positions(digests)
+    n = at.size
+    if n == 0:
+        return [], 0
+    matched = at >= 0
+    # A piece starts wherever an object does not continue the previous one's base run.
+    run_on = np.zeros(n, dtype=np.bool_)
+    run_on[1:] = matched[1:] & matched[:-1] & (at[1:] == at[:-1] + 1)
+    breaks = np.flatnonzero(~run_on)
+    ops: list[Any] = []
+    for first, stop in zip(breaks.tolist(), [*breaks[1:].tolist(), n], strict=True):
+        if matched[first]:
+            ops.append({"keep": [int(at[first]), int(at[first]) + stop - first]})
+        elif ops and "add" in ops[-1]:
+            ops[-1]["add"].extend(objects[first:stop])
+        else:
+            ops.append({"add": list(objects[first:stop])})
+    return ops, int(n - np.count_nonzero(matched))
+
+
+def _delta(base: SampleBase, document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`document` as an edit of the base, or None when that would not be small."""
+    changes: dict[str, Any] = {}
+    new_objects = 0
+    total = 0
+    for key, value in document.items():
+        if isinstance(value, list):
+            total += len(value)
+            digests = _Digests.of(value)
+            old = base.lists.get(key)
+            if old is not None and old.digests.equals(digests):
+                continue
+            if old is None:
+                changes[key] = {"value": value}
+                new_objects += len(value)
+                continue
+            ops, added = _ops(old, value, digests)
+            changes[key] = {"ops": ops}
+            new_objects += added
+        elif key in base.lists or key not in base.values or base.values[key] != value:
+            changes[key] = {"value": value}
+    if new_objects > min(DELTA_MAX_OBJECTS, DELTA_MAX_SHARE * max(total, 1)):
+        return None
+    removed = sorted(k for k in (*base.lists, *base.values) if k not in document)
+    return {DELTA: {"base": base.document_id, "changes": changes, "removed": removed}}
 
 
 def store_sample(connection: sa.Connection, taken_at: datetime, document: Document,
-                 instance_id: str) -> bool:
-    """Record the configuration at `taken_at` if it differs from the sample in force then.
-    Returns True when a sample row was written. Also refreshes tenant and group names."""
+                 instance_id: str, *, base: SampleBase | None = None) -> StoredSample:
+    """Record the configuration at `taken_at` if it differs from the sample in force then,
+    as an edit of `base` when that is small. Also refreshes tenant and group names. The caller
+    keeps `.base` for its next call, once the transaction has committed."""
     digest = canonical_hash(document)
     in_force = connection.execute(
-        sa.select(config_document.c.content_hash)
+        sa.select(config_document.c.id, config_document.c.content_hash)
         .join(config_sample, config_sample.c.document_id == config_document.c.id)
         .where(config_sample.c.taken_at <= taken_at)
         .order_by(config_sample.c.taken_at.desc()).limit(1)
-    ).scalar()
-    if in_force == digest:
-        return False
-    connection.execute(insert(config_document).values(content_hash=digest, document=document)
-                       .on_conflict_do_nothing(index_elements=["content_hash"]))
+    ).first()
+    if in_force is not None and in_force.content_hash == digest:
+        if base is None:
+            # Unchanged: the stored document in force is the base for the changes to come
+            # (rather than storing the next change in full, a second full document to read).
+            depth = _depth(connection, int(in_force.id))
+            if depth < MAX_DEPTH:
+                base = SampleBase.of(int(in_force.id), document, depth)
+        return StoredSample(False, base)
     document_id = connection.execute(
         sa.select(config_document.c.id).where(config_document.c.content_hash == digest)
-    ).scalar_one()
+    ).scalar()
+    if base is not None and (base.depth >= MAX_DEPTH or connection.execute(
+            sa.select(config_document.c.id).where(
+                config_document.c.id == base.document_id)).first() is None):
+        base = None  # too far from a full document, or not in this database (recreated)
+    next_base = base
+    if document_id is None:
+        stored = _delta(base, document) if base is not None else None
+        document_id = connection.execute(
+            insert(config_document).values(content_hash=digest,
+                                           document=stored if stored is not None else document)
+            .on_conflict_do_nothing(index_elements=["content_hash"])
+            .returning(config_document.c.id)).scalar()
+        if document_id is None:  # stored meanwhile by another process
+            document_id = connection.execute(
+                sa.select(config_document.c.id).where(config_document.c.content_hash == digest)
+            ).scalar_one()
+        elif stored is None:
+            next_base = SampleBase.of(document_id, document)
+
     connection.execute(insert(config_sample).values(
         taken_at=taken_at, document_id=document_id, instance_id=instance_id,
         enabled_agents=enabled_agent_count(document),
     ).on_conflict_do_update(index_elements=["taken_at"],
                             set_={"document_id": document_id, "instance_id": instance_id}))
     _refresh_names(connection, document)
-    return True
+    return StoredSample(True, next_base)
+
+
+def _depth(connection: sa.Connection, document_id: int) -> int:
+    """How many edits a stored document is from a full one."""
+    depth = 0
+    while depth <= MAX_DEPTH:
+        base = connection.execute(sa.select(config_document.c.document[DELTA]["base"])
+                                  .where(config_document.c.id == document_id)).scalar()
+        if base is None:
+            return depth
+        document_id, depth = int(base), depth + 1
+    return depth
 
 
 def _refresh_names(connection: sa.Connection, document: Document) -> None:
+    sections = document_sections(document)
     tenants = [{"id": t["DBID"], "name": str(t.get("name", t["DBID"]))}
-               for t in document.get("tenants", [])]
+               for t in _valid_objects(sections["tenants"])]
     if tenants:
         stmt = insert(tenant).values(tenants)
         connection.execute(stmt.on_conflict_do_update(
             index_elements=["id"], set_={"name": stmt.excluded.name, "updated_at": sa.func.now()}))
     groups = [{"kind": kind.removesuffix("s").replace("-", "_"), "id": g["DBID"],
-               "tenant_id": g.get("tenantDBID", 0), "name": str(g.get("name", g["DBID"]))}
-              for kind in ("agent-groups", "place-groups") for g in document.get(kind, [])]
+               "tenant_id": tenant_id if type(tenant_id := g.get("tenantDBID")) is int else 0,
+               "name": str(g.get("name", g["DBID"]))}
+              for kind in ("agent-groups", "place-groups")
+              for g in _valid_objects(sections[kind])]
     if groups:
         stmt = insert(config_group).values(groups)
         connection.execute(stmt.on_conflict_do_update(
@@ -71,20 +295,66 @@ def _refresh_names(connection: sa.Connection, document: Document) -> None:
                   "updated_at": sa.func.now()}))
 
 
-def samples_between(connection: sa.Connection, start: datetime,
-                    end: datetime) -> list[tuple[datetime, Document]]:
-    """The samples that matter for [start, end): the one in force at `start` and every later
-    one before `end`, oldest first."""
+# =============================================================================== reading
+def _samples(connection: sa.Connection, start: datetime,
+             end: datetime) -> list[tuple[datetime, int]]:
+    """(taken_at, document id) of the sample in force at `start` and every later one before
+    `end`, oldest first."""
     first = (sa.select(config_sample.c.taken_at).where(config_sample.c.taken_at <= start)
              .order_by(config_sample.c.taken_at.desc()).limit(1).scalar_subquery())
     rows = connection.execute(
-        sa.select(config_sample.c.taken_at, config_document.c.document)
-        .join(config_document, config_sample.c.document_id == config_document.c.id)
+        sa.select(config_sample.c.taken_at, config_sample.c.document_id)
         .where(config_sample.c.taken_at >= sa.func.coalesce(first, start),
                config_sample.c.taken_at < end)
         .order_by(config_sample.c.taken_at)
     ).all()
-    return [(row.taken_at, row.document) for row in rows]
+    return [(row.taken_at, int(row.document_id)) for row in rows]
+
+
+def _apply(base: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
+    document = {k: v for k, v in base.items() if k not in delta["removed"]}
+    for key, change in delta["changes"].items():
+        if "value" in change:
+            document[key] = change["value"]
+            continue
+        old = base[key]
+        new: list[Any] = []
+        for op in change["ops"]:
+            if "keep" in op:
+                new.extend(old[op["keep"][0]:op["keep"][1]])
+            else:
+                new.extend(op["add"])
+        document[key] = new
+    return document
+
+
+def _documents(connection: sa.Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Whole documents (deltas applied to their bases, which may be deltas too)."""
+    raw: dict[int, Any] = {}
+    wanted = set(ids)
+    while wanted:
+        raw.update({int(r.id): r.document for r in connection.execute(
+            sa.select(config_document.c.id, config_document.c.document)
+            .where(config_document.c.id.in_(sorted(wanted))))})
+        wanted = {int(d[DELTA]["base"]) for d in raw.values() if DELTA in d} - set(raw)
+    whole: dict[int, dict[str, Any]] = {}
+
+    def document(i: int) -> dict[str, Any]:
+        if i not in whole:
+            d = raw[i]
+            whole[i] = _apply(document(int(d[DELTA]["base"])), d[DELTA]) if DELTA in d else d
+        return whole[i]
+
+    return {i: document(i) for i in set(ids)}
+
+
+def samples_between(connection: sa.Connection, start: datetime,
+                    end: datetime) -> list[tuple[datetime, Document]]:
+    """The samples that matter for [start, end): the one in force at `start` and every later
+    one before `end`, oldest first, as whole documents."""
+    samples = _samples(connection, start, end)
+    documents = _documents(connection, [i for _, i in samples])
+    return [(taken_at, documents[i]) for taken_at, i in samples]
 
 
 def has_sample_between(connection: sa.Connection, start: datetime, end: datetime) -> bool:
@@ -95,3 +365,212 @@ def has_sample_between(connection: sa.Connection, start: datetime, end: datetime
     ).first() is not None
 
 
+class HistoryLoader:
+    """Reads configuration histories for the counting core: `history(start, end)` equals
+    `build_config_history(samples_between(connection, start, end), vocabulary)`, read without
+    building the documents. Documents read once are kept, so a history can be widened (to the
+    earliest login of the day's sessions) for the cost of the documents it adds."""
+
+    def __init__(self, connection: sa.Connection, vocabulary: Vocabulary) -> None:
+        self._reader = _ColumnReader(connection, vocabulary)
+        self._builder = HistoryBuilder(vocabulary)
+        self._connection = connection
+
+    def history(self, start: datetime, end: datetime) -> ConfigHistory:
+        documents: list[tuple[int, Mapping[str, RawSection]]] = []
+        previous: int | None = None
+        for taken_at, document_id in _samples(self._connection, start, end):
+            if document_id != previous:  # consecutive equal documents: only changes matter
+                documents.append((int(taken_at.timestamp()),
+                                  self._reader.sections(document_id)))
+                previous = document_id
+        return self._builder.history(documents)
+
+
+def tenants_between(connection: sa.Connection, start: datetime, end: datetime) -> list[int]:
+    """The tenants of the documents in force at some instant of [start, end) — the tenant
+    subjects `count_day` will have before it adds those that only the sessions name — read
+    from the small `tenants` sections alone (to fetch per-tenant data before the count)."""
+    ids = {i for _, i in _samples(connection, start, end)}
+    rows: dict[int, tuple[Any, Any]] = {}  # id: (delta or None, tenants section)
+    wanted = set(ids)
+    while wanted:
+        rows.update({int(r.id): (r.delta, r.tenants) for r in connection.execute(sa.text(
+            f"SELECT id, d -> '{DELTA}' AS delta, d -> 'tenants' AS tenants FROM "
+            "(SELECT id, document || '{}'::jsonb AS d FROM config_document "
+            "WHERE id = ANY(:ids) OFFSET 0) AS doc"), {"ids": sorted(wanted)})})
+        wanted = {int(d["base"]) for d, _ in rows.values() if d is not None} - set(rows)
+    sections: dict[int, Any] = {}
+
+    def tenants_of(i: int) -> Any:
+        """The document's `tenants` value, rebuilt from its bases for a delta."""
+        if i not in sections:
+            delta, value = rows[i]
+            if delta is not None:
+                only = {"changes": {k: v for k, v in delta["changes"].items() if k == "tenants"},
+                        "removed": [k for k in delta["removed"] if k == "tenants"]}
+                value = _apply({"tenants": tenants_of(int(delta["base"]))}, only).get("tenants")
+            sections[i] = value
+        return sections[i]
+
+    tenants: set[int] = set()
+    for document_id in ids:
+        tenants.update(tenant_ids(document_sections({"tenants": tenants_of(document_id)})
+                                  ["tenants"]))
+    return sorted(tenants)
+
+
+def load_history(connection: sa.Connection, start: datetime, end: datetime,
+                 vocabulary: Vocabulary) -> ConfigHistory:
+    """`HistoryLoader(connection, vocabulary).history(start, end)`."""
+    return HistoryLoader(connection, vocabulary).history(start, end)
+
+
+def _path(section: str, *steps: str, where: str | None = None) -> str:
+    """A strict SQL/JSON path over the objects of `section`, e.g. `strict $."dns"[*]."DBID"`."""
+    quoted = "".join(f'."{s}"' for s in steps)
+    condition = f" ? (exists(@{where}))" if where else ""
+    return f'strict $."{section}"[*]{condition}{quoted}'
+
+
+def _annex_steps(key: str) -> str:
+    return f'."userProperties"."lrm"."{key}"'
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    sections: dict[str, RawSection]
+    fast: bool  # every section came from its canonical key, which is a list
+
+
+class _ColumnReader:
+    """Reads documents as `RawSection`s through SQL/JSON paths (one statement per document,
+    which detoasts it once), falling back to the objects themselves where a path cannot
+    reproduce the parsers' reading exactly."""
+
+    def __init__(self, connection: sa.Connection, vocabulary: Vocabulary) -> None:
+        self.connection = connection
+        self.vocabulary = vocabulary
+        self._loaded: dict[int, _Loaded] = {}
+
+    def sections(self, document_id: int) -> dict[str, RawSection]:
+        return self._load(document_id).sections
+
+    def _load(self, document_id: int) -> _Loaded:
+        if document_id not in self._loaded:
+            self._loaded[document_id] = self._read(document_id)
+        return self._loaded[document_id]
+
+    # ---------------------------------------------------------------- one statement per document
+    def _statement(self, document_id: int,
+                   paths: dict[str, str]) -> tuple[Any, dict[str, Any]]:
+        names = list(paths)
+        columns = ", ".join(
+            f"jsonb_path_query_array(d, CAST(:p{i} AS jsonpath), '{{}}', true) AS c{i}"
+            for i in range(len(names)))
+        # `document || '{}'` detoasts the document once; the OFFSET keeps the planner from
+        # inlining it into every path (which would decompress it once per path).
+        row = self.connection.execute(sa.text(
+            f"SELECT d -> '{DELTA}' AS delta{', ' if columns else ''}{columns} FROM "
+            "(SELECT document || '{}'::jsonb AS d FROM config_document WHERE id = :id "
+            "OFFSET 0) AS doc"),
+            {"id": document_id, **{f"p{i}": paths[n] for i, n in enumerate(names)}}).one()
+        return row.delta, {n: row[i + 1] for i, n in enumerate(names)}
+
+    def _read(self, document_id: int) -> _Loaded:
+        paths: dict[str, str] = {}
+        for section in SECTIONS:
+            paths[f"{section}:size"] = f'strict $."{section}".size()'
+            for key in SECTION_KEYS[section]:
+                paths[f"{section}.{key}"] = _path(section, key)
+            for key in ANNEX_KEYS[section]:
+                steps = _annex_steps(key)
+                paths[f"{section}~{key}:DBID"] = _path(section, "DBID", where=steps)
+                paths[f"{section}~{key}"] = f'{_path(section, where=steps)}{steps}'
+        delta, arrays = self._statement(document_id, paths)
+        if delta is not None:
+            return self._read_delta(document_id, delta)
+        sections: dict[str, RawSection] = {}
+        for section in SECTIONS:
+            raw = self._section(document_id, section, arrays)
+            if raw is None:
+                return self._read_objects(document_id)
+            sections[section] = raw
+        return _Loaded(sections, fast=True)
+
+    def _section(self, document_id: int, section: str,
+                 arrays: dict[str, Any]) -> RawSection | None:
+        """The section from its attribute arrays, or None when they cannot be used."""
+        size = arrays[f"{section}:size"]
+        if not size:  # the section is absent, not a list, or spelt differently
+            return None
+        n = int(size[0])
+        columns = {k: arrays[f"{section}.{k}"] for k in SECTION_KEYS[section]}
+        dbids = columns["DBID"]
+        short = [k for k, v in columns.items() if len(v) != n]
+        if "DBID" in short:
+            return None
+        annexes: dict[str, list[Any]] = {}
+        if short or ANNEX_KEYS[section]:
+            position = _positions_by_dbid(dbids)
+            if position is None:
+                return None
+            if short:  # attributes some objects lack: read them with the objects' DBIDs
+                _, more = self._statement(document_id, {
+                    **{f"{k}:DBID": _path(section, "DBID", where=f'."{k}"') for k in short},
+                    **{k: _path(section, k) for k in short}})
+                for key in short:
+                    scattered = _scatter(n, position, more[f"{key}:DBID"], more[key])
+                    if scattered is None:
+                        return None
+                    columns[key] = scattered
+            for key in ANNEX_KEYS[section]:
+                scattered = _scatter(n, position, arrays[f"{section}~{key}:DBID"],
+                                     arrays[f"{section}~{key}"])
+                if scattered is None:
+                    return None
+                annexes[key] = scattered
+        return parse_section(section, ListFields(n, columns, annexes), self.vocabulary)
+
+    # ---------------------------------------------------------------- deltas and the slow path
+    def _read_delta(self, document_id: int, delta: Mapping[str, Any]) -> _Loaded:
+        base = self._load(int(delta["base"]))
+        changes: Mapping[str, Any] = delta["changes"]
+        if (not base.fast or delta["removed"]
+                or any("ops" not in changes[k] for k in changes if k in SECTIONS)):
+            return self._read_objects(document_id)
+        sections = dict(base.sections)
+        for key, change in changes.items():
+            if key in SECTIONS:
+                ops = [Keep(*op["keep"]) if "keep" in op else op["add"]
+                       for op in change["ops"]]
+                sections[key] = patch_section(base.sections[key], ops, self.vocabulary)
+        return _Loaded(sections, fast=True)
+
+    def _read_objects(self, document_id: int) -> _Loaded:
+        document = _documents(self.connection, [document_id])[document_id]
+        return _Loaded({s: parse_section(s, ObjectFields(objects), self.vocabulary)
+                        for s, objects in document_sections(document).items()}, fast=False)
+
+
+def _positions_by_dbid(dbids: list[Any]) -> dict[int, int] | None:
+    """Position of each DBID, when every DBID is a distinct plain integer (so that attributes
+    read for some objects can be put back in place); else None."""
+    if any(type(d) is not int for d in dbids):
+        return None
+    position = {d: i for i, d in enumerate(dbids)}
+    return position if len(position) == len(dbids) else None
+
+
+def _scatter(n: int, position: dict[int, int], dbids: list[Any],
+             values: list[Any]) -> list[Any] | None:
+    """`values` of the objects `dbids`, in place in a list of n (None elsewhere)."""
+    if len(dbids) != len(values):
+        return None
+    out: list[Any] = [None] * n
+    for d, v in zip(dbids, values, strict=True):
+        at = position.get(d) if type(d) is int else None
+        if at is None:
+            return None
+        out[at] = v
+    return out

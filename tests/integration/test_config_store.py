@@ -1,0 +1,178 @@
+"""Configuration samples in the LRM DB: stored in full or as edits of an earlier document, read
+back whole (`samples_between`) and as the counting core's history (`HistoryLoader`), which must
+equal `build_config_history` over the whole documents whatever way they were stored."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lrm.domain.config import ConfigHistory, build_config_history
+from lrm.domain.vocabulary import Vocabulary
+from lrm.store import config_samples
+from lrm.store.config_samples import DELTA, HistoryLoader, SampleBase, store_sample
+from lrm.store.schema import config_document
+from tests.strategies import changed, documents, person
+
+VOCABULARY_MEDIA = ("chat", "email", "sms")
+T0 = datetime(2026, 11, 24, tzinfo=UTC)
+# A separate stretch of time per hypothesis example, so one database serves them all.
+_EXAMPLES = itertools.count()
+
+
+def padded(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` with 100 plain persons more, so that a few changes are a small share of it
+    (a sample is stored as an edit only then)."""
+    out = copy.deepcopy(document)
+    out["persons"] = out["persons"] + [person(20_000 + k, 101 + k % 2, media="chat")
+                                       for k in range(100)]
+    return out
+
+
+def as_lists(history: ConfigHistory) -> list[dict[str, Any]]:
+    return [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
+             for k, v in index.__dict__.items()} for index in history.indexes]
+
+
+def store_all(engine: sa.Engine, start: datetime, docs: list[dict[str, Any]],
+              base: SampleBase | None = None) -> SampleBase | None:
+    """Store `docs` ten minutes apart, as the sampler does (the base carried across commits)."""
+    for k, doc in enumerate(docs):
+        with engine.begin() as c:
+            stored = store_sample(c, start + timedelta(minutes=10 * k), doc, "test", base=base)
+        base = stored.base
+    return base
+
+
+def check_read_back(engine: sa.Engine, start: datetime, docs: list[dict[str, Any]]) -> None:
+    end = start + timedelta(minutes=10 * len(docs))
+    voc = Vocabulary(VOCABULARY_MEDIA)
+    with engine.connect() as c:
+        samples = config_samples.samples_between(c, start, end)
+        loaded = HistoryLoader(c, voc).history(start, end)
+    # Whole documents come back as stored (consecutive equal ones were not stored twice).
+    distinct = [d for k, d in enumerate(docs) if k == 0 or d != docs[k - 1]]
+    assert [d for _, d in samples] == distinct
+    expected = build_config_history([(int(t.timestamp()), d) for t, d in samples], voc)
+    assert as_lists(loaded) == as_lists(expected)
+    assert loaded.times.tolist() == expected.times.tolist()
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(documents(), st.lists(st.sampled_from(["change", "same", "revert"]), min_size=1,
+                             max_size=5), st.data())
+def test_edits_read_back_as_the_documents_they_stand_for(
+        lrm_engine: sa.Engine, first: dict[str, Any], steps: list[str],
+        data: st.DataObject) -> None:
+    docs = [padded(first)]
+    for step in steps:
+        if step == "change":
+            docs.append(data.draw(changed(docs[-1])))
+        elif step == "same":
+            docs.append(copy.deepcopy(docs[-1]))
+        else:  # back to an earlier document: its row is shared, not stored again
+            docs.append(copy.deepcopy(docs[0]))
+    start = T0 + timedelta(days=next(_EXAMPLES))
+    store_all(lrm_engine, start, docs)
+    check_read_back(lrm_engine, start, docs)
+
+
+def test_small_changes_are_stored_as_edits_of_a_full_document(lrm_engine: sa.Engine) -> None:
+    base = padded({"tenants": [{"DBID": 101}, {"DBID": 102}], "persons": []})
+    second = copy.deepcopy(base)
+    second["persons"][5]["state"] = 2
+    second["persons"].append(person(30_000, 102))
+    third = copy.deepcopy(second)
+    del third["persons"][0]
+    store_all(lrm_engine, T0, [base, second, third])
+    with lrm_engine.connect() as c:
+        rows = c.execute(sa.select(config_document.c.id, config_document.c.document)
+                         .order_by(config_document.c.id)).all()
+    assert DELTA not in rows[0].document
+    assert [r.document[DELTA]["base"] for r in rows[1:]] == [rows[0].id, rows[0].id]
+    edit = rows[1].document[DELTA]["changes"]["persons"]["ops"]
+    assert edit == [{"keep": [0, 5]}, {"add": [second["persons"][5]]}, {"keep": [6, 100]},
+                    {"add": [person(30_000, 102)]}]
+    check_read_back(lrm_engine, T0, [base, second, third])
+
+
+def test_a_large_change_is_stored_in_full(lrm_engine: sa.Engine) -> None:
+    base = padded({"tenants": [{"DBID": 101}], "persons": []})
+    renamed = copy.deepcopy(base)
+    for p in renamed["persons"][:50]:
+        p["userName"] += "-new"
+    store_all(lrm_engine, T0, [base, renamed])
+    with lrm_engine.connect() as c:
+        documents_ = c.execute(sa.select(config_document.c.document)).scalars().all()
+    assert all(DELTA not in d for d in documents_)
+    check_read_back(lrm_engine, T0, [base, renamed])
+
+
+def test_unusual_documents_are_read_the_exact_slow_way(lrm_engine: sa.Engine) -> None:
+    """Sections that are not lists, objects without DBIDs or with repeated or non-integer
+    DBIDs, attributes some objects lack, the alternative group spellings, a removed section:
+    the history is still exactly `build_config_history`'s."""
+    good = padded({"tenants": [{"DBID": 101}, {"DBID": 102}], "persons": []})
+    odd = copy.deepcopy(good)
+    odd["persons"] += [{"DBID": 20_001, "tenantDBID": 102, "isAgent": 2, "state": 1},
+                       {"DBID": "20002", "tenantDBID": 101}, {"name": "no DBID"}, "junk"]
+    odd["dns"] = {"not": "a list"}
+    odd["agentGroups"] = [{"DBID": 7001, "tenantDBID": 101, "members": [20_000, 20_001]}]
+    missing = copy.deepcopy(good)
+    del missing["tenants"]
+    for p in missing["persons"][::7]:
+        del p["userProperties"]
+        del p["state"]
+    docs = [good, odd, missing, good]
+    store_all(lrm_engine, T0, docs)
+    check_read_back(lrm_engine, T0, docs)
+
+
+def test_a_new_process_continues_from_the_document_in_force(lrm_engine: sa.Engine) -> None:
+    """A sampler that starts (no base held) finds the stored document in force unchanged and
+    stores the next change as an edit of it; edits of edits stay a few steps from a full one."""
+    docs = [padded({"tenants": [{"DBID": 101}], "persons": []})]
+    for k in range(8):
+        nxt = copy.deepcopy(docs[-1])
+        nxt["persons"][k]["state"] = 2
+        docs.append(nxt)
+    store_all(lrm_engine, T0, docs[:3])
+    # A restart before each later change: the new process holds no base; its first sample
+    # finds the document in force unchanged and takes it as the base for the next change.
+    for k in range(3, len(docs)):
+        with lrm_engine.begin() as c:
+            restarted = store_sample(c, T0 + timedelta(minutes=10 * k - 5), docs[k - 1], "test")
+        assert not restarted.written
+        store_all(lrm_engine, T0 + timedelta(minutes=10 * k), [docs[k]], base=restarted.base)
+    with lrm_engine.connect() as c:
+        bases = {r.id: r.document.get(DELTA, {}).get("base") for r in c.execute(
+            sa.select(config_document.c.id, config_document.c.document))}
+
+    def depth(document_id: int) -> int:
+        base = bases[document_id]
+        return 0 if base is None else 1 + depth(base)
+
+    depths = [depth(i) for i in bases]
+    assert max(depths) <= config_samples.MAX_DEPTH
+    assert sum(d > 0 for d in depths) >= 4
+    check_read_back(lrm_engine, T0, docs)
+
+
+def test_tenants_of_the_day_are_read_from_the_tenant_sections(lrm_engine: sa.Engine) -> None:
+    base = padded({"tenants": [{"DBID": 101}, {"DBID": 102}], "persons": []})
+    later = copy.deepcopy(base)
+    later["tenants"] = [{"DBID": 102}, {"DBID": 103}, {"DBID": "bad"}]
+    store_all(lrm_engine, T0, [base, later])
+    with lrm_engine.connect() as c:
+        assert config_samples.tenants_between(c, T0, T0 + timedelta(minutes=5)) == [101, 102]
+        assert config_samples.tenants_between(c, T0, T0 + timedelta(hours=1)) == [101, 102, 103]
+        assert config_samples.tenants_between(
+            c, T0 + timedelta(minutes=15), T0 + timedelta(hours=1)) == [102, 103]
