@@ -1,19 +1,21 @@
 """The nightly job for one business date (SPEC §6):
 
-  configuration samples → IDB reads (parallel, ICON HA rules) → de-duplication → count (pure
-  core) → GVP peaks → one transaction: replace the date's rows + fences + run status → purge.
+  configuration samples ∥ IDB reads (parallel, ICON HA rules) ∥ GVP peaks → de-duplication →
+  count (pure core) → one transaction: replace the date's rows + fences + run status → purge.
 
-Nothing is written until the last step, which is atomic: a failed, cancelled or fenced run leaves
-the previous results of the date exactly as they were."""
+The three sources are read at the same time (each mostly waits on its server). The results are
+written in one transaction, level by level while the count goes on, and committed last: a
+failed, cancelled or fenced run leaves the previous results of the date exactly as they were."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -27,12 +29,13 @@ from lrm.domain.errors import LrmError, SourceError
 from lrm.domain.items import Catalogue, build_catalogue
 from lrm.domain.schedule import sample_marks
 from lrm.domain.sessions import SessionTable
+from lrm.domain.vocabulary import Vocabulary
 from lrm.job.sources import read_all_idbs
 from lrm.settings import Settings
 from lrm.sources.config import open_config_source
 from lrm.sources.gvp import Component, GvpClient
 from lrm.store import catalog, config_samples
-from lrm.store.results import DayResults, LevelResults, purge_minutes, replace_day
+from lrm.store.results import DayWriter, LevelResults, purge_minutes
 from lrm.store.schema import job_run
 
 Fence = Callable[[sa.Connection], None]
@@ -45,6 +48,9 @@ FUTURE_TOLERANCE_S = 86_400
 SET_ASIDE = ("end_before_start", "start_in_future", "unknown_tenant")
 COUNTED_BY_RULE = ("unknown_reference", "unknown_channel", "open", "zero_length")
 STAGES = ("config", "read", "dedup", "count", "gvp", "write", "purge")
+# GVP requests in flight at once (one per component and tenant: hundreds per day).
+GVP_CONCURRENCY = 2
+T = TypeVar("T")
 
 
 class JobCancelledError(LrmError):
@@ -76,6 +82,10 @@ class Pipeline:
         self.clock = clock
         self.catalogue: Catalogue = build_catalogue(
             [s.model_dump() for s in settings.sellable_items])
+        # The full documents later samples are stored as edits of: the sampler's, and the
+        # back-fill's (kept across the dates of one `run_dates`).
+        self._sample_base: config_samples.SampleBase | None = None
+        self._backfill_base: config_samples.SampleBase | None = None
 
     # ------------------------------------------------------------------ configuration
     def sample_config(self, mark: datetime, fence: Fence) -> bool:
@@ -84,8 +94,12 @@ class Pipeline:
         document = source.fetch()
         with self.engine.begin() as connection:
             fence(connection)
-            return config_samples.store_sample(connection, mark, document,
-                                               self.settings.lrm.instance_id)
+            stored = config_samples.store_sample(connection, mark, document,
+                                                 self.settings.lrm.instance_id,
+                                                 base=self._sample_base)
+        # Only now committed: later samples may be stored as edits of this one.
+        self._sample_base = stored.base
+        return stored.written
 
     def _config_source(self) -> Any:
         section = self.settings.config_source
@@ -94,28 +108,31 @@ class Pipeline:
                               "places and DNs apart", source="config")
         return open_config_source(section)
 
-    def _samples_for(self, day: BusinessDay, earliest_ts: int,
-                     fence: Fence) -> list[tuple[int, dict[str, Any]]]:
-        start = datetime.fromtimestamp(min(earliest_ts, day.start_ts), UTC)
+    def _sample_if_unsampled(self, day: BusinessDay, fence: Fence) -> None:
+        """Sample every 10-minute mark of a day the sampler missed."""
         day_start = datetime.fromtimestamp(day.start_ts, UTC)
         end = datetime.fromtimestamp(day.end_ts, UTC)
         with self.engine.connect() as connection:
-            sampled = config_samples.has_sample_between(connection, day_start, end)
-        if not sampled:
-            # The sampler was not running that day (first run, a backfill, both instances
-            # down): sample every 10-minute mark now. A gateway that keeps history (the
-            # simulator) answers for each mark; one that does not answers with its current
-            # state, which is stored once (samples are stored only when they change).
-            source = self._config_source()
-            for mark in sample_marks(day_start, end):
-                document = source.fetch(as_of=mark)
-                with self.engine.begin() as connection:
-                    fence(connection)
-                    config_samples.store_sample(connection, mark, document,
-                                                self.settings.lrm.instance_id)
-        with self.engine.connect() as connection:
-            samples = config_samples.samples_between(connection, start, end)
-        return [(int(t.timestamp()), doc) for t, doc in samples]
+            if config_samples.has_sample_between(connection, day_start, end):
+                return
+        # The sampler was not running that day (first run, a backfill, both instances down).
+        # A gateway that keeps history (the simulator) answers for each mark; one that does
+        # not answers with its current state, which is stored once (samples are stored only
+        # when they change).
+        source = self._config_source()
+        previous: dict[str, Any] | None = None
+        for mark in sample_marks(day_start, end):
+            document = source.fetch(as_of=mark)
+            if document == previous:
+                # What the previous mark stored or found in force: nothing to store (and no
+                # need to hash a large document again).
+                continue
+            with self.engine.begin() as connection:
+                fence(connection)
+                stored = config_samples.store_sample(connection, mark, document,
+                                                     self.settings.lrm.instance_id,
+                                                     base=self._backfill_base)
+            self._backfill_base, previous = stored.base, document
 
     # ------------------------------------------------------------------ the run
     def run(self, business_date: date, *, run_id: int, fence: Fence, cancel: threading.Event,
@@ -136,111 +153,155 @@ class Pipeline:
         day = business_day(business_date, self.settings.lrm.zone)
         now = self.clock()
         now_ts = int(now.timestamp())
+        day_start = datetime.fromtimestamp(day.start_ts, UTC)
+        day_end = datetime.fromtimestamp(day.end_ts, UTC)
 
-        with timer("read"):
-            read = read_all_idbs(self.settings.icon, day.start_ts, day.end_ts,
-                                 now_ts + FUTURE_TOLERANCE_S)
-        summary.source_outcome.update(read.outcome)
-        summary.warnings += read.warnings
-        for warning in read.warnings:
-            if log is not None:
-                log.warning("source.unreachable", detail=warning)
-        with timer("dedup"):
-            merged = merge_copies(read.rows)
-        summary.sessions_read = merged.rows_read
-        summary.sessions_deduplicated = merged.duplicates_removed
-        if merged.conflicting_sessions:
-            summary.set_aside["conflicting_copies"] = merged.conflicting_sessions
-        rows = merged.sessions
-        sessions = SessionTable.from_columns(
-            created=rows.created, terminated=rows.terminated, person=rows.agent,
-            place=rows.place, dn=rows.dn, provider_tag=np.maximum(rows.provider_tag, 0))
-        earliest = int(rows.created.min()) if len(rows) else day.start_ts
-        with timer("config"):
-            samples = self._samples_for(day, max(earliest, day.start_ts - 366 * 86_400),
-                                        fence)
+        # The three sources are independent and mostly wait on their servers, so they are read
+        # at the same time: the IDB rows and the GVP peaks (which need only the tenants, known
+        # from the configuration's small tenant lists) in the background while this thread
+        # reads the configuration. The GVP requests are done by the time the count, which
+        # needs the interpreter to itself, starts. Each stage's timing is its own duration,
+        # so stages may add up to more than the run.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lrm-job") as background:
+            timer.check()
+            reading = background.submit(_timed, read_all_idbs, self.settings.icon, day.start_ts,
+                                        day.end_ts, now_ts + FUTURE_TOLERANCE_S)
             with self.engine.connect() as connection:
-                bundle_set = active_bundle_set(catalog.load_bundle_sets(connection),
-                                               business_date)
-        with timer("count"):
-            result = count_day(day, sessions, samples, self.catalogue, bundle_set,
-                               self.settings.lrm.excluded_time, now_ts,
-                               future_tolerance_s=FUTURE_TOLERANCE_S)
-        for kind in SET_ASIDE:
-            if result.counts.get(kind):
-                summary.set_aside[kind] = result.counts[kind]
-        summary.source_outcome["counted_by_rule"] = {
-            kind: result.counts[kind] for kind in COUNTED_BY_RULE if result.counts.get(kind)}
-        summary.sessions_counted = result.counts.get("counted", len(sessions))
-        summary.source_outcome["ends_from_partner"] = merged.ends_from_partner
-        if bundle_set is not None:
-            summary.source_outcome["bundle_set"] = bundle_set.id
+                with timer("config"):
+                    self._sample_if_unsampled(day, fence)
+                    gvp = None
+                    if self.settings.gvp is not None:
+                        tenants = config_samples.tenants_between(connection, day_start, day_end)
+                        gvp = background.submit(_timed, self._gvp_values, day, [None, *tenants])
+                    loader = config_samples.HistoryLoader(
+                        connection, Vocabulary(self.catalogue.media_names()))
+                    history = loader.history(day_start, day_end)
+                    bundle_set = active_bundle_set(catalog.load_bundle_sets(connection),
+                                                   business_date)
+                    connection.commit()
+                read = timer.wait("read", reading)
+                del reading  # the future holds the rows too
+                summary.source_outcome.update(read.outcome)
+                summary.warnings += read.warnings
+                for warning in read.warnings:
+                    if log is not None:
+                        log.warning("source.unreachable", detail=warning)
+                with timer("dedup"):
+                    merged = merge_copies(read.rows)
+                del read
+                summary.sessions_read = merged.rows_read
+                summary.sessions_deduplicated = merged.duplicates_removed
+                if merged.conflicting_sessions:
+                    summary.set_aside["conflicting_copies"] = merged.conflicting_sessions
+                ends_from_partner = merged.ends_from_partner
+                rows = merged.sessions
+                sessions = SessionTable.from_columns(
+                    created=rows.created, terminated=rows.terminated, person=rows.agent,
+                    place=rows.place, dn=rows.dn, provider_tag=np.maximum(rows.provider_tag, 0))
+                earliest = max(int(rows.created.min()) if len(rows) else day.start_ts,
+                               day.start_ts - 366 * 86_400)
+                if earliest < day.start_ts:
+                    # Sessions that began before the day take their tenant from the
+                    # configuration in force at their login: widen the history to it.
+                    started = time.monotonic()
+                    history = loader.history(datetime.fromtimestamp(earliest, UTC), day_end)
+                    summary.timings["config"] = round(
+                        summary.timings["config"] + time.monotonic() - started, 3)
+                # Not needed by the count: the documents as read, the IDB columns.
+                del loader, merged, rows
+            # One transaction replaces the date's results: each level is written as soon as
+            # it is counted (PostgreSQL parses and compresses it while the next levels are
+            # counted), the GVP rows last, then the fences and the run status; nothing is
+            # visible before the commit, and a failure leaves the previous results as they were.
+            write_seconds = 0.0
+            with self.engine.begin() as connection:
+                catalog.sync_catalogue(connection, self.catalogue)
+                writer = DayWriter(connection, business_date, day.start_ts, run_id)
 
-        with timer("gvp"):
-            gvp_blocks = self._gvp(day, result, summary, log)
-        blocks = self._blocks(result) + gvp_blocks
-        results = DayResults(business_date, day.start_ts, day.minutes, blocks)
+                def write(blocks: list[LevelResults]) -> None:
+                    nonlocal write_seconds
+                    started = time.monotonic()
+                    for block in blocks:
+                        writer.write(block)
+                    write_seconds += time.monotonic() - started
 
-        def commit(connection: sa.Connection) -> None:
-            fence(connection)
-            summary.timings["write"] = round(time.monotonic() - write_started, 3)
-            finished = connection.execute(
-                sa.update(job_run).where(job_run.c.id == run_id,
-                                         job_run.c.status == "running")
-                .values(status="succeeded", finished_at=sa.func.clock_timestamp(),
-                        **summary.ledger_values()))
-            if finished.rowcount != 1:
-                raise JobCancelledError(f"run {run_id} is no longer marked running")
-
-        timer.check()
-        write_started = time.monotonic()
-        with self.engine.begin() as connection:
-            catalog.sync_catalogue(connection, self.catalogue)
-            replace_day(connection, results, run_id, before_commit=commit)
+                with timer("count"):
+                    result = count_day(day, sessions, history, self.catalogue, bundle_set,
+                                       self.settings.lrm.excluded_time, now_ts,
+                                       future_tolerance_s=FUTURE_TOLERANCE_S,
+                                       on_level=lambda level: write(_level_blocks(level)))
+                for kind in SET_ASIDE:
+                    if result.counts.get(kind):
+                        summary.set_aside[kind] = result.counts[kind]
+                summary.source_outcome["counted_by_rule"] = {
+                    kind: result.counts[kind] for kind in COUNTED_BY_RULE
+                    if result.counts.get(kind)}
+                summary.sessions_counted = result.counts.get("counted", len(sessions))
+                summary.source_outcome["ends_from_partner"] = ends_from_partner
+                if bundle_set is not None:
+                    summary.source_outcome["bundle_set"] = bundle_set.id
+                write(self._gvp(day, result, gvp, timer, summary, log))
+                timer.check()
+                started = time.monotonic()
+                fence(connection)
+                # The time spent writing, much of it while the count went on.
+                summary.timings["write"] = round(write_seconds + time.monotonic() - started, 3)
+                finished = connection.execute(
+                    sa.update(job_run).where(job_run.c.id == run_id,
+                                             job_run.c.status == "running")
+                    .values(status="succeeded", finished_at=sa.func.clock_timestamp(),
+                            **summary.ledger_values()))
+                if finished.rowcount != 1:
+                    raise JobCancelledError(f"run {run_id} is no longer marked running")
         with timer("purge"):
             keep_from = business_date - timedelta(days=self.settings.job.minute_retention_days)
             with self.engine.begin() as connection:
                 purge_minutes(connection, keep_from)
         return summary
 
-    # ------------------------------------------------------------------ assembly
-    def _blocks(self, result: DayResult) -> list[LevelResults]:
-        blocks: list[LevelResults] = []
-        for level in result.levels.values():
-            blocks.append(_flatten(level))
-            enabled = level.enabled
-            blocks.append(LevelResults(
-                level=level.level, subject_ids=enabled.subject_ids.astype(np.int64),
-                item_ids=np.full(enabled.subject_ids.size, ENABLED_AGENTS, dtype=np.int64),
-                daily_value=enabled.value.astype(np.int64),
-                peak_minute=enabled.minute.astype(np.int64), minute_peaks=None))
-        return blocks
-
-    def _gvp(self, day: BusinessDay, result: DayResult, summary: RunSummary,
-             log: Any) -> list[LevelResults]:
+    # ------------------------------------------------------------------ GVP
+    def _gvp_values(self, day: BusinessDay, subjects: list[int | None]) -> _GvpValues:
+        """Every GVP item's daily value for `subjects` (None: the system). The requests are
+        independent (one per component and subject), so a few run at a time."""
         section = self.settings.gvp
-        if section is None:
+        assert section is not None
+        start = datetime.fromtimestamp(day.start_ts, UTC)
+        end = datetime.fromtimestamp(day.end_ts, UTC)
+        requests = [(c, subject) for c in GVP_ITEMS for subject in subjects]
+        with GvpClient(section) as client, ThreadPoolExecutor(
+                max_workers=GVP_CONCURRENCY, thread_name_prefix="lrm-gvp") as pool:
+
+            def fetch(request: tuple[Component, int | None]) -> tuple[int, int, str]:
+                series = client.peaks(request[0], start, end, request[1])
+                return (*gvp_daily(day, series.bin_start, series.count), series.server)
+
+            futures = [pool.submit(fetch, r) for r in requests]
+            try:
+                answers = [f.result() for f in futures]
+            except SourceError:
+                for f in futures:
+                    f.cancel()
+                raise
+        return _GvpValues(
+            {(c, subject): (value, minute) for (c, subject), (value, minute, _) in
+             zip(requests, answers, strict=True)}, {server for *_, server in answers})
+
+    def _gvp(self, day: BusinessDay, result: DayResult,
+             fetching: Future[tuple[_GvpValues, float]] | None, timer: _Timer,
+             summary: RunSummary, log: Any) -> list[LevelResults]:
+        """The GVP rows: the values fetched in the background, plus those of tenants that only
+        the sessions named (their documents ended before the day)."""
+        if fetching is None:
             return []
         tenants: list[int] = (result.levels["tenant"].subject_ids.tolist()
                               if "tenant" in result.levels else [])
-        start = datetime.fromtimestamp(day.start_ts, UTC)
-        end = datetime.fromtimestamp(day.end_ts, UTC)
-        per_level: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {
-            "tenant": ([], [], [], []), "system": ([], [], [], [])}
-        servers: set[str] = set()
         try:
-            with GvpClient(section) as client:
-                for component, item_id in GVP_ITEMS.items():
-                    for level, subject in [("system", None),
-                                           *(("tenant", int(t)) for t in tenants)]:
-                        series = client.peaks(component, start, end, subject)
-                        servers.add(series.server)
-                        value, minute = gvp_daily(day, series.bin_start, series.count)
-                        ids, items, values, minutes = per_level[level]
-                        ids.append(subject or 0)
-                        items.append(item_id)
-                        values.append(value)
-                        minutes.append(minute)
+            gvp = timer.wait("gvp", fetching)
+            missing = [t for t in tenants if t not in gvp.subjects]
+            if missing:
+                more, seconds = _timed(self._gvp_values, day, missing)
+                summary.timings["gvp"] = round(summary.timings["gvp"] + seconds, 3)
+                gvp = _GvpValues({**gvp.values, **more.values}, gvp.servers | more.servers)
         except SourceError as exc:
             # The ICON results still count; the GVP rows of the date keep their previous values
             # and a later run can fill them.
@@ -248,12 +309,44 @@ class Pipeline:
             if log is not None:
                 log.error("source.unreachable", source="gvp", error=str(exc))
             return []
-        summary.source_outcome["gvp"] = {"status": "ok", "servers": sorted(servers)}
-        return [LevelResults(level=level, subject_ids=np.array(ids, dtype=np.int64),
-                             item_ids=np.array(items, dtype=np.int64),
-                             daily_value=np.array(values, dtype=np.int64),
-                             peak_minute=np.array(minutes, dtype=np.int64), minute_peaks=None)
-                for level, (ids, items, values, minutes) in per_level.items() if ids]
+        summary.source_outcome["gvp"] = {"status": "ok", "servers": sorted(gvp.servers)}
+        blocks = []
+        for level, subjects in (("system", [None]), ("tenant", tenants)):
+            rows = [(subject or 0, item_id, *gvp.values[(component, subject)])
+                    for component, item_id in GVP_ITEMS.items() for subject in subjects]
+            if rows:
+                ids, items, values, minutes = (np.array(c, dtype=np.int64) for c in zip(*rows,
+                                                                                       strict=True))
+                blocks.append(LevelResults(level=level, subject_ids=ids, item_ids=items,
+                                           daily_value=values, peak_minute=minutes,
+                                           minute_peaks=None))
+        return blocks
+
+
+@dataclass(frozen=True)
+class _GvpValues:
+    values: dict[tuple[Component, int | None], tuple[int, int]]  # (value, minute)
+    servers: set[str]
+
+    @property
+    def subjects(self) -> set[int | None]:
+        return {subject for _, subject in self.values}
+
+
+def _timed(function: Callable[..., T], *args: Any) -> tuple[T, float]:
+    """`function(*args)` and how long it took (for stages run in the background)."""
+    started = time.monotonic()
+    return function(*args), time.monotonic() - started
+
+
+def _level_blocks(level: LevelResult) -> list[LevelResults]:
+    """A level's rows: its items (with per-minute series) and its enabled agents (item 100)."""
+    enabled = level.enabled
+    return [_flatten(level), LevelResults(
+        level=level.level, subject_ids=enabled.subject_ids.astype(np.int64),
+        item_ids=np.full(enabled.subject_ids.size, ENABLED_AGENTS, dtype=np.int64),
+        daily_value=enabled.value.astype(np.int64),
+        peak_minute=enabled.minute.astype(np.int64), minute_peaks=None)]
 
 
 def _flatten(level: LevelResult) -> LevelResults:
@@ -286,6 +379,14 @@ class _Timer:
 
     def __call__(self, stage: str) -> _Stage:
         return _Stage(self, stage)
+
+    def wait(self, stage: str, task: Future[tuple[T, float]]) -> T:
+        """The result of a stage run in the background (`_timed`); its timing is the task's
+        own duration, not the wait."""
+        with self(stage):
+            value, seconds = task.result()
+        self.summary.timings[stage] = round(seconds, 3)
+        return value
 
 
 class _Stage:
