@@ -194,7 +194,7 @@ def phase_sample(spec: dict[str, Any]) -> dict[str, Any]:
     engine = create_engine(settings.lrm.database_url)
     pipeline = Pipeline(settings, engine)
     source = _TimelineSource(Path(spec["sim_dir"]))
-    pipeline._config_source = lambda: source  # type: ignore[method-assign]
+    pipeline._sampler.source = source  # type: ignore[assignment]
     marks = sample_marks(datetime.fromtimestamp(spec["start"], UTC),
                          datetime.fromtimestamp(spec["end"], UTC))
     started = time.perf_counter()

@@ -108,3 +108,38 @@ def test_unknown_paths_and_bad_requests_get_json_errors(gateway: ConfigGatewaySe
         changes = client.get(gateway.url + "/changes").json()
         assert changes
         assert {"at", "key", "op", "object", "what"} == set(changes[0])
+
+
+def test_unchanged_lists_are_confirmed_with_304_and_reused_by_the_client(
+        gateway: ConfigGatewayServer, dataset: SimDataset) -> None:
+    """Each list has an ETag that changes only with that list; `If-None-Match` with the current
+    one gets a 304 without a body. lrm's gateway client sends it and returns the very list
+    objects it kept, so an unchanged list is neither downloaded nor compared again."""
+    from lrm.sources.config import HttpConfigSource
+
+    move = next(c for c in dataset.timeline.changes if "moved" in c.what)
+    before, after = iso_utc(move.at - 1), iso_utc(move.at)
+    with httpx.Client(base_url=gateway.url, timeout=5) as client:
+        first = client.get("/agent-groups", params={"as_of": before})
+        etag = first.headers["etag"]
+        same = client.get("/agent-groups", params={"as_of": before},
+                          headers={"If-None-Match": etag})
+        assert (same.status_code, same.content) == (304, b"")
+        moved = client.get("/agent-groups", params={"as_of": after},
+                           headers={"If-None-Match": etag})
+        assert moved.status_code == 200 and moved.headers["etag"] != etag
+        persons = client.get("/persons", params={"as_of": before}).headers["etag"]
+        assert client.get("/persons", params={"as_of": after},
+                          headers={"If-None-Match": persons}).status_code == 304
+
+    source = HttpConfigSource(gateway.url)
+    try:
+        a = source.fetch(as_of=datetime.fromtimestamp(move.at - 1, UTC))
+        b = source.fetch(as_of=datetime.fromtimestamp(move.at, UTC))
+        c = source.fetch(as_of=datetime.fromtimestamp(move.at - 1, UTC))
+    finally:
+        source.close()
+    assert b["persons"] is a["persons"]
+    assert b["agent-groups"] is not a["agent-groups"] and b["agent-groups"] != a["agent-groups"]
+    assert c == a
+    assert b == dataset.timeline.document_at(move.at)

@@ -32,7 +32,7 @@ from lrm.domain.sessions import SessionTable
 from lrm.domain.vocabulary import Vocabulary
 from lrm.job.sources import read_all_idbs
 from lrm.settings import Settings
-from lrm.sources.config import open_config_source
+from lrm.sources.config import ConfigSource, Document, open_config_source
 from lrm.sources.gvp import Component, GvpClient
 from lrm.store import catalog, config_samples
 from lrm.store.results import DayWriter, LevelResults, purge_minutes
@@ -50,6 +50,7 @@ COUNTED_BY_RULE = ("unknown_reference", "unknown_channel", "open", "zero_length"
 STAGES = ("config", "read", "dedup", "count", "gvp", "write", "purge")
 # GVP requests in flight at once (one per component and tenant: hundreds per day).
 GVP_CONCURRENCY = 2
+SAMPLE_INTERVAL = timedelta(minutes=10)
 T = TypeVar("T")
 
 
@@ -82,31 +83,36 @@ class Pipeline:
         self.clock = clock
         self.catalogue: Catalogue = build_catalogue(
             [s.model_dump() for s in settings.sellable_items])
-        # The full documents later samples are stored as edits of: the sampler's, and the
-        # back-fill's (kept across the dates of one `run_dates`).
-        self._sample_base: config_samples.SampleBase | None = None
-        self._backfill_base: config_samples.SampleBase | None = None
+        # The sampler's and the back-fill's configuration sources (each keeps the lists it
+        # read, so an unchanged list costs a `304 Not Modified`) and what each stored last.
+        self._sampler = _Sampling()
+        self._backfill = _Sampling()
 
     # ------------------------------------------------------------------ configuration
     def sample_config(self, mark: datetime, fence: Fence) -> bool:
         """Take the configuration sample for `mark` (the primary's 10-minute sampler)."""
-        source = self._config_source()
-        document = source.fetch()
+        return self._store(self._sampler, mark, self._source(self._sampler).fetch(), fence)
+
+    def _source(self, sampling: _Sampling) -> ConfigSource:
+        if sampling.source is None:
+            section = self.settings.config_source
+            if section is None:
+                raise SourceError("no [config_source] is configured: lrm cannot tell tenants, "
+                                  "places and DNs apart", source="config")
+            sampling.source = open_config_source(section)
+        return sampling.source
+
+    def _store(self, sampling: _Sampling, mark: datetime, document: Document,
+               fence: Fence) -> bool:
+        """Store `document` as the sample at `mark` (when it differs from the one in force)."""
         with self.engine.begin() as connection:
             fence(connection)
             stored = config_samples.store_sample(connection, mark, document,
                                                  self.settings.lrm.instance_id,
-                                                 base=self._sample_base)
+                                                 base=sampling.base)
         # Only now committed: later samples may be stored as edits of this one.
-        self._sample_base = stored.base
+        sampling.base, sampling.last = stored.base, (mark, document)
         return stored.written
-
-    def _config_source(self) -> Any:
-        section = self.settings.config_source
-        if section is None:
-            raise SourceError("no [config_source] is configured: lrm cannot tell tenants, "
-                              "places and DNs apart", source="config")
-        return open_config_source(section)
 
     def _sample_if_unsampled(self, day: BusinessDay, fence: Fence) -> None:
         """Sample every 10-minute mark of a day the sampler missed."""
@@ -119,20 +125,19 @@ class Pipeline:
         # A gateway that keeps history (the simulator) answers for each mark; one that does
         # not answers with its current state, which is stored once (samples are stored only
         # when they change).
-        source = self._config_source()
-        previous: dict[str, Any] | None = None
+        sampling, source = self._backfill, self._source(self._backfill)
         for mark in sample_marks(day_start, end):
             document = source.fetch(as_of=mark)
-            if document == previous:
-                # What the previous mark stored or found in force: nothing to store (and no
-                # need to hash a large document again).
+            last = sampling.last
+            if (last is not None and last[0] == mark - SAMPLE_INTERVAL
+                    and document == last[1]):
+                # What the previous mark stored or found in force (this day has no sample,
+                # so nothing came in between): nothing to store, no large document to hash.
+                # Unchanged lists are the very objects of the previous answer, so the
+                # comparison is quick.
+                sampling.last = (mark, document)
                 continue
-            with self.engine.begin() as connection:
-                fence(connection)
-                stored = config_samples.store_sample(connection, mark, document,
-                                                     self.settings.lrm.instance_id,
-                                                     base=self._backfill_base)
-            self._backfill_base, previous = stored.base, document
+            self._store(sampling, mark, document, fence)
 
     # ------------------------------------------------------------------ the run
     def run(self, business_date: date, *, run_id: int, fence: Fence, cancel: threading.Event,
@@ -321,6 +326,15 @@ class Pipeline:
                                            daily_value=values, peak_minute=minutes,
                                            minute_peaks=None))
         return blocks
+
+
+@dataclass
+class _Sampling:
+    """A configuration source and what was last stored (or found in force) from it."""
+
+    source: ConfigSource | None = None
+    base: config_samples.SampleBase | None = None
+    last: tuple[datetime, Document] | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@
 `/place-groups` return JSON arrays; `GET {base}/document` returns every key in one object (the
 `kind = "file"` document); `GET {base}/changes` returns the change timeline. Each takes an optional
 `as_of=<ISO 8601>` and answers with the configuration in force at that instant, else at the
-injected clock's "now". The base path is `/cfg`.
+injected clock's "now". The base path is `/cfg`. The lists carry an `ETag` (the list's version in
+the timeline, and a token of this gateway process); a request whose `If-None-Match` names the
+current one gets `304 Not Modified` without a body, as a caching HTTP gateway would answer.
 
 The gateway also carries the simulators' control endpoint for the GVP pair:
 `GET /_control/gvp` shows the failure switches; `POST /_control/gvp?target=primary|backup|both
@@ -14,6 +16,7 @@ The gateway also carries the simulators' control endpoint for the GVP pair:
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -56,6 +59,9 @@ class ConfigGateway:
         self.control = control
         self._cache: dict[tuple[int, str], bytes] = {}
         self._lock = threading.Lock()
+        # ETags name versions of this process's timeline: a restarted gateway (perhaps
+        # serving another simulation) never confirms a client's old copy.
+        self._etag_prefix = secrets.token_hex(4)
 
     def respond(self, request: Request) -> Response:
         if request.path == CONTROL_PATH:
@@ -76,7 +82,16 @@ class ConfigGateway:
             ts = self._instant(request.query.get("as_of"))
         except ValueError as exc:
             return error(400, str(exc))
-        return Response(200, self._body(self.timeline.applied_count(ts), name))
+        return self._list(request, name, self.timeline.applied_count(ts))
+
+    def _list(self, request: Request, name: str, applied: int) -> Response:
+        """A list (with its ETag, honouring If-None-Match) or the whole document."""
+        if name == "document":
+            return Response(200, self._body(applied, name))
+        etag = f'"{self._etag_prefix}-{name}-{self.timeline.key_version(applied, name)}"'
+        if etag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
+            return Response(304, b"", headers={"ETag": etag})
+        return Response(200, self._body(applied, name), headers={"ETag": etag})
 
     def _instant(self, as_of: list[str] | None) -> int:
         """Epoch seconds of the `as_of` parameter, else of the clock's now."""

@@ -72,11 +72,18 @@ class ConfigTimeline:
         self.initial: ConfigDocument = {k: initial[k] for k in CONFIG_KEYS}
         self.changes: list[ConfigChange] = sorted(changes, key=lambda c: c.at)
         self._instants = [c.at for c in self.changes]
+        self._positions = {k: [i for i, c in enumerate(self.changes) if c.key == k]
+                           for k in CONFIG_KEYS}
         self._cache: dict[int, ConfigDocument] = {}
 
     def applied_count(self, ts: int) -> int:
         """How many changes are in force at instant `ts` (a change at `ts` is in force)."""
         return bisect.bisect_right(self._instants, ts)
+
+    def key_version(self, applied: int, key: str) -> int:
+        """How many of the first `applied` changes touch `key`: the version of that list
+        (equal versions, equal lists), known without building the document."""
+        return bisect.bisect_left(self._positions[key], applied)
 
     def document_at(self, ts: int) -> ConfigDocument:
         """The configuration in force at instant `ts`. The result is shared: do not modify it."""

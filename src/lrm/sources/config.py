@@ -38,12 +38,19 @@ def open_config_source(section: ConfigSourceSection) -> ConfigSource:
 
 
 class HttpConfigSource:
-    """The configuration gateway; one keep-alive HTTP client for all the documents it reads."""
+    """The configuration gateway; one keep-alive HTTP client for all the documents it reads.
+
+    Lists are large (hundreds of thousands of persons) and rarely change between two samples,
+    so each list is kept with its `ETag` and asked for again with `If-None-Match`: a gateway
+    that supports it answers `304 Not Modified` and the kept list is returned — the same list
+    object, which the caller can recognise as unchanged without comparing it. A gateway that
+    sends no ETag is read in full every time."""
 
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self._client = httpx.Client(timeout=timeout_s)
+        self._kept: dict[str, tuple[str, list[Any]]] = {}  # key: (ETag, validated list)
 
     def close(self) -> None:
         self._client.close()
@@ -54,18 +61,36 @@ class HttpConfigSource:
         document: Document = {}
         try:
             for key in DOCUMENT_KEYS:
-                response = self._client.get(f"{self.url.rstrip('/')}/{key}", params=params)
-                if response.status_code != 200:
-                    raise SourceError(f"{response.request.url} answered "
-                                      f"{response.status_code}", source=SOURCE)
-                document[key] = response.json()
+                document[key] = self._list(key, params)
         except httpx.HTTPError as exc:
             raise SourceError(f"configuration gateway {self.url}: {exc.__class__.__name__}: "
                               f"{exc}", source=SOURCE) from exc
         except ValueError as exc:
             raise SourceError(f"configuration gateway {self.url} sent invalid JSON: {exc}",
                               source=SOURCE) from exc
-        return validate_document(document, origin=self.url)
+        return document
+
+    def _list(self, key: str, params: dict[str, str]) -> list[Any]:
+        kept = self._kept.get(key)
+        headers = {"If-None-Match": kept[0]} if kept is not None else {}
+        response = self._client.get(f"{self.url.rstrip('/')}/{key}", params=params,
+                                    headers=headers)
+        if response.status_code == 304 and kept is not None:
+            return kept[1]
+        if response.status_code != 200:
+            raise SourceError(f"{response.request.url} answered {response.status_code}",
+                              source=SOURCE)
+        objects = response.json()
+        problems = list_problems(key, objects)
+        if problems:
+            raise SourceError(f"{self.url}: malformed configuration: {_shown(problems)}",
+                              source=SOURCE)
+        etag = response.headers.get("ETag")
+        if etag is not None:
+            self._kept[key] = (etag, objects)
+        else:
+            self._kept.pop(key, None)
+        return objects  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -88,17 +113,22 @@ class FileConfigSource:
 
 def validate_document(document: dict[str, Any], *, origin: str) -> Document:
     """Check the shape we rely on (lists of objects with integer DBIDs), listing every problem."""
-    problems: list[str] = []
-    for key in DOCUMENT_KEYS:
-        objects = document.get(key)
-        if not isinstance(objects, list):
-            problems.append(f"{key}: expected a list")
-            continue
-        for index, obj in enumerate(objects):
-            if not isinstance(obj, dict) or not isinstance(obj.get("DBID"), int):
-                problems.append(f"{key}[{index}]: expected an object with an integer DBID")
+    problems = [p for key in DOCUMENT_KEYS for p in list_problems(key, document.get(key))]
     if problems:
-        shown = "; ".join(problems[:10]) + (f"; … {len(problems) - 10} more"
-                                            if len(problems) > 10 else "")
-        raise SourceError(f"{origin}: malformed configuration: {shown}", source=SOURCE)
+        raise SourceError(f"{origin}: malformed configuration: {_shown(problems)}",
+                          source=SOURCE)
     return {k: document[k] for k in DOCUMENT_KEYS}
+
+
+def list_problems(key: str, objects: object) -> list[str]:
+    """What is wrong with one list of the document (nothing: an empty list)."""
+    if not isinstance(objects, list):
+        return [f"{key}: expected a list"]
+    return [f"{key}[{index}]: expected an object with an integer DBID"
+            for index, obj in enumerate(objects)
+            if not isinstance(obj, dict) or not isinstance(obj.get("DBID"), int)]
+
+
+def _shown(problems: list[str]) -> str:
+    return "; ".join(problems[:10]) + (f"; … {len(problems) - 10} more"
+                                       if len(problems) > 10 else "")
