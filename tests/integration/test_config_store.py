@@ -116,7 +116,7 @@ def test_a_large_change_is_stored_in_full(lrm_engine: sa.Engine) -> None:
     check_read_back(lrm_engine, T0, [base, renamed])
 
 
-def test_unusual_documents_are_read_the_exact_slow_way(lrm_engine: sa.Engine) -> None:
+def test_unusual_documents_read_back_exactly(lrm_engine: sa.Engine) -> None:
     """Sections that are not lists, objects without DBIDs or with repeated or non-integer
     DBIDs, attributes some objects lack, the alternative group spellings, a removed section:
     the history is still exactly `build_config_history`'s."""
@@ -176,3 +176,16 @@ def test_tenants_of_the_day_are_read_from_the_tenant_sections(lrm_engine: sa.Eng
         assert config_samples.tenants_between(c, T0, T0 + timedelta(hours=1)) == [101, 102, 103]
         assert config_samples.tenants_between(
             c, T0 + timedelta(minutes=15), T0 + timedelta(hours=1)) == [102, 103]
+
+
+def test_documents_without_a_compiled_form_are_read_from_their_json(
+        lrm_engine: sa.Engine) -> None:
+    """Documents stored before documents were compiled (and the edits of them) read back the
+    same, from the JSON objects."""
+    base = padded({"tenants": [{"DBID": 101}, {"DBID": 102}], "persons": []})
+    second = copy.deepcopy(base)
+    second["persons"][3]["tenantDBID"] = 101
+    store_all(lrm_engine, T0, [base, second])
+    with lrm_engine.begin() as c:
+        assert c.execute(sa.update(config_document).values(compiled=None)).rowcount == 2
+    check_read_back(lrm_engine, T0, [base, second])

@@ -53,9 +53,11 @@ def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
     return type(value) is dict or isinstance(value, Mapping)
 
 
-def _ints(raw: list[Any]) -> I64:
+def _ints(raw: Sequence[Any] | I64) -> I64:
     """Integer column from raw JSON values, -1 where absent or malformed (fast path: all
-    values are plain ints)."""
+    values are plain ints; an integer array is such a column already)."""
+    if isinstance(raw, np.ndarray):
+        return raw.astype(np.int64, copy=False)
     if raw and bool not in set(map(type, raw)):
         try:
             arr = np.array(raw)
@@ -82,16 +84,17 @@ def _annex(person: object) -> Mapping[str, Any]:
 
 class Fields(Protocol):
     """The attribute values of a section's objects, one per object and in order. Everything the
-    parsers read goes through this, so a columnar source (lrm.store.config_samples reads the
-    values straight out of PostgreSQL) and a list of objects are parsed by the same code."""
+    parsers read goes through this, so a compiled document (lrm.store.compiled_config keeps
+    the values as arrays) and a list of objects are parsed by the same code."""
 
     def __len__(self) -> int: ...
 
-    def values(self, key: str) -> list[Any]:
-        """`[o.get(key) if o is a mapping else None for o in objects]`."""
+    def values(self, key: str) -> Sequence[Any] | I64:
+        """`[o.get(key) if o is a mapping else None for o in objects]`; for an `INT_KEYS`
+        key, its integer column (`int_column` of those values) will do."""
         ...
 
-    def annex(self, key: str) -> list[Any]:
+    def annex(self, key: str) -> Sequence[Any]:
         """`[userProperties.lrm.get(key) for o in objects]`, None where any level is missing or
         not a mapping."""
         ...
@@ -114,24 +117,6 @@ class ObjectFields:
         if self._annexes is None:
             self._annexes = list(map(_annex, self.objects))
         return [a.get(key) for a in self._annexes]
-
-
-@dataclass(frozen=True)
-class ListFields:
-    """`Fields` given as ready value lists (each as long as the section)."""
-
-    size: int
-    columns: Mapping[str, list[Any]]
-    annexes: Mapping[str, list[Any]]
-
-    def __len__(self) -> int:
-        return self.size
-
-    def values(self, key: str) -> list[Any]:
-        return self.columns[key]
-
-    def annex(self, key: str) -> list[Any]:
-        return self.annexes[key]
 
 
 # Position-aligned parsers: column 0 is the DBID, one row per input object.
@@ -500,10 +485,11 @@ def build_config_history(samples: Iterable[tuple[int, Mapping[str, Any]]],
 
 
 # --------------------------------------------------------------------------- columnar sources
-# The store reads large documents without turning them into Python objects: it asks PostgreSQL
-# for each attribute the parsers read, as one list per attribute (`ListFields`), and stores later
-# documents as edits of an earlier one (`Keep` ranges and new objects). These functions turn
-# that into the same tables as `build_config_history` makes from the documents themselves.
+# The store reads large documents without turning them into Python objects: it keeps each full
+# document's attributes the parsers read as arrays (`SECTION_KEYS`, `ANNEX_KEYS`; integer
+# attributes as `int_column`s) and later documents as edits of an earlier one (`Keep` ranges and
+# new objects). These functions turn that into the same tables as `build_config_history` makes
+# from the documents themselves.
 
 GROUP_SECTIONS = ("agent-groups", "place-groups")
 SECTIONS: tuple[str, ...] = tuple(_SECTIONS)
@@ -542,6 +528,14 @@ def _read_keys() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]
 
 
 SECTION_KEYS, ANNEX_KEYS = _read_keys()
+# The attributes every parser reads only through `int_column` (so that column may stand for
+# the values themselves).
+INT_KEYS = frozenset({"DBID", "tenantDBID", "switchDBID", "isAgent", "state"})
+
+
+def int_column(values: Sequence[Any] | I64) -> I64:
+    """The integer column the parsers make of an `INT_KEYS` attribute's values."""
+    return _ints(values)
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,13 +10,14 @@ changes a few objects at a time, so:
   "removed": [key, ...]}}`, where `ops` rebuild a list in order from `{"keep": [start, stop]}`
   ranges of the base's list and `{"add": [objects]}`. Objects are matched by a 128-bit digest
   of their canonical JSON. `content_hash` stays the hash of the whole document, so identical
-  samples still share one row; a delta's base is always a full document.
-- **Reading for the job** (`load_history`): PostgreSQL hands over each attribute the parsers
-  read as one JSON array per attribute (`jsonb_path_query_array` over the document, detoasted
-  once), never the whole document, and a delta costs only its new objects. Anything unusual
-  (a section that is not a list, missing attributes without unique integer DBIDs, renamed
-  sections) is read the slow, exact way: the objects themselves. `samples_between` still
-  returns whole documents (for tools and tests).
+  samples still share one row. A base is a full document, or an edit at most `MAX_DEPTH`
+  edits away from one (a restarted sampler continues from the document in force).
+- **Reading for the job** (`HistoryLoader`): a full document is stored with its compiled form
+  (`lrm.store.compiled_config`: the attributes the parsers read, as arrays), so the job never
+  parses the JSON of a large document; an edit costs only its new objects. Anything unusual
+  (a document without a compiled form, an edit that replaces or removes a whole key) is read
+  the slow, exact way: the objects themselves. `samples_between` returns whole documents (for
+  tools and tests).
 """
 
 from __future__ import annotations
@@ -34,13 +35,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from lrm.domain.config import (
-    ANNEX_KEYS,
-    SECTION_KEYS,
     SECTIONS,
     ConfigHistory,
     HistoryBuilder,
     Keep,
-    ListFields,
     ObjectFields,
     RawSection,
     document_sections,
@@ -49,6 +47,7 @@ from lrm.domain.config import (
     tenant_ids,
 )
 from lrm.domain.vocabulary import Vocabulary
+from lrm.store.compiled_config import compile_document, compiled_sections
 from lrm.store.schema import config_document, config_group, config_sample, tenant
 
 Document = dict[str, list[dict[str, Any]]]
@@ -242,8 +241,9 @@ def store_sample(connection: sa.Connection, taken_at: datetime, document: Docume
     if document_id is None:
         stored = _delta(base, document) if base is not None else None
         document_id = connection.execute(
-            insert(config_document).values(content_hash=digest,
-                                           document=stored if stored is not None else document)
+            insert(config_document).values(
+                content_hash=digest, document=stored if stored is not None else document,
+                compiled=compile_document(document) if stored is None else None)
             .on_conflict_do_nothing(index_elements=["content_hash"])
             .returning(config_document.c.id)).scalar()
         if document_id is None:  # stored meanwhile by another process
@@ -372,7 +372,7 @@ class HistoryLoader:
     earliest login of the day's sessions) for the cost of the documents it adds."""
 
     def __init__(self, connection: sa.Connection, vocabulary: Vocabulary) -> None:
-        self._reader = _ColumnReader(connection, vocabulary)
+        self._reader = _SectionReader(connection, vocabulary)
         self._builder = HistoryBuilder(vocabulary)
         self._connection = connection
 
@@ -426,27 +426,17 @@ def load_history(connection: sa.Connection, start: datetime, end: datetime,
     return HistoryLoader(connection, vocabulary).history(start, end)
 
 
-def _path(section: str, *steps: str, where: str | None = None) -> str:
-    """A strict SQL/JSON path over the objects of `section`, e.g. `strict $."dns"[*]."DBID"`."""
-    quoted = "".join(f'."{s}"' for s in steps)
-    condition = f" ? (exists(@{where}))" if where else ""
-    return f'strict $."{section}"[*]{condition}{quoted}'
-
-
-def _annex_steps(key: str) -> str:
-    return f'."userProperties"."lrm"."{key}"'
-
-
 @dataclass(frozen=True)
 class _Loaded:
     sections: dict[str, RawSection]
-    fast: bool  # every section came from its canonical key, which is a list
+    compiled: bool  # from a compiled document (and the edits of one): deltas can patch it
 
 
-class _ColumnReader:
-    """Reads documents as `RawSection`s through SQL/JSON paths (one statement per document,
-    which detoasts it once), falling back to the objects themselves where a path cannot
-    reproduce the parsers' reading exactly."""
+class _SectionReader:
+    """Reads stored documents as `RawSection`s: a full document from its compiled form, an edit
+    as its base's sections patched with the edit's new objects; anything else (a document
+    stored before documents were compiled, an edit that replaces or removes a whole key) from
+    the JSON objects themselves."""
 
     def __init__(self, connection: sa.Connection, vocabulary: Vocabulary) -> None:
         self.connection = connection
@@ -461,82 +451,23 @@ class _ColumnReader:
             self._loaded[document_id] = self._read(document_id)
         return self._loaded[document_id]
 
-    # ---------------------------------------------------------------- one statement per document
-    def _statement(self, document_id: int,
-                   paths: dict[str, str]) -> tuple[Any, dict[str, Any]]:
-        names = list(paths)
-        columns = ", ".join(
-            f"jsonb_path_query_array(d, CAST(:p{i} AS jsonpath), '{{}}', true) AS c{i}"
-            for i in range(len(names)))
-        # `document || '{}'` detoasts the document once; the OFFSET keeps the planner from
-        # inlining it into every path (which would decompress it once per path).
-        row = self.connection.execute(sa.text(
-            f"SELECT d -> '{DELTA}' AS delta{', ' if columns else ''}{columns} FROM "
-            "(SELECT document || '{}'::jsonb AS d FROM config_document WHERE id = :id "
-            "OFFSET 0) AS doc"),
-            {"id": document_id, **{f"p{i}": paths[n] for i, n in enumerate(names)}}).one()
-        return row.delta, {n: row[i + 1] for i, n in enumerate(names)}
-
     def _read(self, document_id: int) -> _Loaded:
-        paths: dict[str, str] = {}
-        for section in SECTIONS:
-            paths[f"{section}:size"] = f'strict $."{section}".size()'
-            for key in SECTION_KEYS[section]:
-                paths[f"{section}.{key}"] = _path(section, key)
-            for key in ANNEX_KEYS[section]:
-                steps = _annex_steps(key)
-                paths[f"{section}~{key}:DBID"] = _path(section, "DBID", where=steps)
-                paths[f"{section}~{key}"] = f'{_path(section, where=steps)}{steps}'
-        delta, arrays = self._statement(document_id, paths)
-        if delta is not None:
-            return self._read_delta(document_id, delta)
-        sections: dict[str, RawSection] = {}
-        for section in SECTIONS:
-            raw = self._section(document_id, section, arrays)
-            if raw is None:
-                return self._read_objects(document_id)
-            sections[section] = raw
-        return _Loaded(sections, fast=True)
+        # A full document's JSON is never detoasted here: only an edit's (small) JSON is read.
+        row = self.connection.execute(
+            sa.select(config_document.c.compiled,
+                      sa.case((config_document.c.compiled.is_(None),
+                               config_document.c.document[DELTA])).label("delta"))
+            .where(config_document.c.id == document_id)).one()
+        if row.compiled is not None:
+            return _Loaded(compiled_sections(row.compiled, self.vocabulary), compiled=True)
+        if row.delta is not None:
+            return self._read_delta(document_id, row.delta)
+        return self._read_objects(document_id)
 
-    def _section(self, document_id: int, section: str,
-                 arrays: dict[str, Any]) -> RawSection | None:
-        """The section from its attribute arrays, or None when they cannot be used."""
-        size = arrays[f"{section}:size"]
-        if not size:  # the section is absent, not a list, or spelt differently
-            return None
-        n = int(size[0])
-        columns = {k: arrays[f"{section}.{k}"] for k in SECTION_KEYS[section]}
-        dbids = columns["DBID"]
-        short = [k for k, v in columns.items() if len(v) != n]
-        if "DBID" in short:
-            return None
-        annexes: dict[str, list[Any]] = {}
-        if short or ANNEX_KEYS[section]:
-            position = _positions_by_dbid(dbids)
-            if position is None:
-                return None
-            if short:  # attributes some objects lack: read them with the objects' DBIDs
-                _, more = self._statement(document_id, {
-                    **{f"{k}:DBID": _path(section, "DBID", where=f'."{k}"') for k in short},
-                    **{k: _path(section, k) for k in short}})
-                for key in short:
-                    scattered = _scatter(n, position, more[f"{key}:DBID"], more[key])
-                    if scattered is None:
-                        return None
-                    columns[key] = scattered
-            for key in ANNEX_KEYS[section]:
-                scattered = _scatter(n, position, arrays[f"{section}~{key}:DBID"],
-                                     arrays[f"{section}~{key}"])
-                if scattered is None:
-                    return None
-                annexes[key] = scattered
-        return parse_section(section, ListFields(n, columns, annexes), self.vocabulary)
-
-    # ---------------------------------------------------------------- deltas and the slow path
     def _read_delta(self, document_id: int, delta: Mapping[str, Any]) -> _Loaded:
         base = self._load(int(delta["base"]))
         changes: Mapping[str, Any] = delta["changes"]
-        if (not base.fast or delta["removed"]
+        if (not base.compiled or delta["removed"]
                 or any("ops" not in changes[k] for k in changes if k in SECTIONS)):
             return self._read_objects(document_id)
         sections = dict(base.sections)
@@ -545,32 +476,9 @@ class _ColumnReader:
                 ops = [Keep(*op["keep"]) if "keep" in op else op["add"]
                        for op in change["ops"]]
                 sections[key] = patch_section(base.sections[key], ops, self.vocabulary)
-        return _Loaded(sections, fast=True)
+        return _Loaded(sections, compiled=True)
 
     def _read_objects(self, document_id: int) -> _Loaded:
         document = _documents(self.connection, [document_id])[document_id]
         return _Loaded({s: parse_section(s, ObjectFields(objects), self.vocabulary)
-                        for s, objects in document_sections(document).items()}, fast=False)
-
-
-def _positions_by_dbid(dbids: list[Any]) -> dict[int, int] | None:
-    """Position of each DBID, when every DBID is a distinct plain integer (so that attributes
-    read for some objects can be put back in place); else None."""
-    if any(type(d) is not int for d in dbids):
-        return None
-    position = {d: i for i, d in enumerate(dbids)}
-    return position if len(position) == len(dbids) else None
-
-
-def _scatter(n: int, position: dict[int, int], dbids: list[Any],
-             values: list[Any]) -> list[Any] | None:
-    """`values` of the objects `dbids`, in place in a list of n (None elsewhere)."""
-    if len(dbids) != len(values):
-        return None
-    out: list[Any] = [None] * n
-    for d, v in zip(dbids, values, strict=True):
-        at = position.get(d) if type(d) is int else None
-        if at is None:
-            return None
-        out[at] = v
-    return out
+                        for s, objects in document_sections(document).items()}, compiled=False)

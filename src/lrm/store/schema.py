@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -54,6 +55,9 @@ config_document = Table(
     Column("content_hash", String(64), nullable=False, unique=True,
            comment="sha256 of the canonical JSON: identical samples share one document"),
     Column("document", JSONB, nullable=False),
+    Column("compiled", LargeBinary, nullable=True,
+           comment="a full document's attributes the counting core reads, as arrays "
+                   "(lrm.store.compiled_config); NULL for an edit of another document"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
     comment="Distinct configuration documents (tenants, persons, places, DNs, switches, groups).",
 )
