@@ -166,18 +166,6 @@ def test_a_new_process_continues_from_the_document_in_force(lrm_engine: sa.Engin
     check_read_back(lrm_engine, T0, docs)
 
 
-def test_tenants_of_the_day_are_read_from_the_tenant_sections(lrm_engine: sa.Engine) -> None:
-    base = padded({"tenants": [{"DBID": 101}, {"DBID": 102}], "persons": []})
-    later = copy.deepcopy(base)
-    later["tenants"] = [{"DBID": 102}, {"DBID": 103}, {"DBID": "bad"}]
-    store_all(lrm_engine, T0, [base, later])
-    with lrm_engine.connect() as c:
-        assert config_samples.tenants_between(c, T0, T0 + timedelta(minutes=5)) == [101, 102]
-        assert config_samples.tenants_between(c, T0, T0 + timedelta(hours=1)) == [101, 102, 103]
-        assert config_samples.tenants_between(
-            c, T0 + timedelta(minutes=15), T0 + timedelta(hours=1)) == [102, 103]
-
-
 def test_documents_without_a_compiled_form_are_read_from_their_json(
         lrm_engine: sa.Engine) -> None:
     """Documents stored before documents were compiled (and the edits of them) read back the

@@ -570,12 +570,6 @@ def parse_section(section: str, fields: Fields, vocabulary: Vocabulary) -> RawSe
     return RawSection(section, _PARSERS[section](fields, vocabulary))
 
 
-def tenant_ids(objects: Sequence[Any]) -> list[int]:
-    """The tenant DBIDs a `tenants` section gives (as `ConfigIndex.tenant_ids`)."""
-    raw = _PARSERS["tenants"](ObjectFields(objects), Vocabulary())
-    return [int(t) for t in _finish("tenants", raw).ids]
-
-
 def patch_section(base: RawSection, ops: Sequence[Keep | Sequence[Any]],
                   vocabulary: Vocabulary) -> RawSection:
     """The section made of `ops` in order: `Keep` ranges of `base` and lists of new objects.

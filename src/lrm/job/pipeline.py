@@ -162,11 +162,10 @@ class Pipeline:
         day_end = datetime.fromtimestamp(day.end_ts, UTC)
 
         # The three sources are independent and mostly wait on their servers, so they are read
-        # at the same time: the IDB rows and the GVP peaks (which need only the tenants, known
-        # from the configuration's small tenant lists) in the background while this thread
-        # reads the configuration. The GVP requests are done by the time the count, which
-        # needs the interpreter to itself, starts. Each stage's timing is its own duration,
-        # so stages may add up to more than the run.
+        # at the same time: the IDB rows in the background while this thread reads the
+        # configuration, then the GVP peaks (which need the configuration's tenants), also in
+        # the background. Each stage's timing is its own duration, so stages may add up to
+        # more than the run.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lrm-job") as background:
             timer.check()
             reading = background.submit(_timed, read_all_idbs, self.settings.icon, day.start_ts,
@@ -174,13 +173,14 @@ class Pipeline:
             with self.engine.connect() as connection:
                 with timer("config"):
                     self._sample_if_unsampled(day, fence)
-                    gvp = None
-                    if self.settings.gvp is not None:
-                        tenants = config_samples.tenants_between(connection, day_start, day_end)
-                        gvp = background.submit(_timed, self._gvp_values, day, [None, *tenants])
                     loader = config_samples.HistoryLoader(
                         connection, Vocabulary(self.catalogue.media_names()))
                     history = loader.history(day_start, day_end)
+                    gvp = None
+                    if self.settings.gvp is not None:
+                        tenants = history.ids_in_force("tenant_ids", day.start_ts, day.end_ts)
+                        gvp = background.submit(_timed, self._gvp_values, day,
+                                                [None, *tenants.tolist()])
                     bundle_set = active_bundle_set(catalog.load_bundle_sets(connection),
                                                    business_date)
                     connection.commit()

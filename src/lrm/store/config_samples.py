@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
@@ -44,7 +45,6 @@ from lrm.domain.config import (
     document_sections,
     parse_section,
     patch_section,
-    tenant_ids,
 )
 from lrm.domain.vocabulary import Vocabulary
 from lrm.store.compiled_config import compile_document, compiled_sections
@@ -387,45 +387,6 @@ class HistoryLoader:
         return self._builder.history(documents)
 
 
-def tenants_between(connection: sa.Connection, start: datetime, end: datetime) -> list[int]:
-    """The tenants of the documents in force at some instant of [start, end) — the tenant
-    subjects `count_day` will have before it adds those that only the sessions name — read
-    from the small `tenants` sections alone (to fetch per-tenant data before the count)."""
-    ids = {i for _, i in _samples(connection, start, end)}
-    rows: dict[int, tuple[Any, Any]] = {}  # id: (delta or None, tenants section)
-    wanted = set(ids)
-    while wanted:
-        rows.update({int(r.id): (r.delta, r.tenants) for r in connection.execute(sa.text(
-            f"SELECT id, d -> '{DELTA}' AS delta, d -> 'tenants' AS tenants FROM "
-            "(SELECT id, document || '{}'::jsonb AS d FROM config_document "
-            "WHERE id = ANY(:ids) OFFSET 0) AS doc"), {"ids": sorted(wanted)})})
-        wanted = {int(d["base"]) for d, _ in rows.values() if d is not None} - set(rows)
-    sections: dict[int, Any] = {}
-
-    def tenants_of(i: int) -> Any:
-        """The document's `tenants` value, rebuilt from its bases for a delta."""
-        if i not in sections:
-            delta, value = rows[i]
-            if delta is not None:
-                only = {"changes": {k: v for k, v in delta["changes"].items() if k == "tenants"},
-                        "removed": [k for k in delta["removed"] if k == "tenants"]}
-                value = _apply({"tenants": tenants_of(int(delta["base"]))}, only).get("tenants")
-            sections[i] = value
-        return sections[i]
-
-    tenants: set[int] = set()
-    for document_id in ids:
-        tenants.update(tenant_ids(document_sections({"tenants": tenants_of(document_id)})
-                                  ["tenants"]))
-    return sorted(tenants)
-
-
-def load_history(connection: sa.Connection, start: datetime, end: datetime,
-                 vocabulary: Vocabulary) -> ConfigHistory:
-    """`HistoryLoader(connection, vocabulary).history(start, end)`."""
-    return HistoryLoader(connection, vocabulary).history(start, end)
-
-
 @dataclass(frozen=True)
 class _Loaded:
     sections: dict[str, RawSection]
@@ -453,15 +414,19 @@ class _SectionReader:
 
     def _read(self, document_id: int) -> _Loaded:
         # A full document's JSON is never detoasted here: only an edit's (small) JSON is read.
-        row = self.connection.execute(
-            sa.select(config_document.c.compiled,
-                      sa.case((config_document.c.compiled.is_(None),
-                               config_document.c.document[DELTA])).label("delta"))
-            .where(config_document.c.id == document_id)).one()
-        if row.compiled is not None:
-            return _Loaded(compiled_sections(row.compiled, self.vocabulary), compiled=True)
-        if row.delta is not None:
-            return self._read_delta(document_id, row.delta)
+        # Binary results: the compiled form is tens of megabytes, twice that as hex text.
+        raw = self.connection.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        with raw.cursor(binary=True) as cursor:
+            cursor.execute("SELECT compiled, CASE WHEN compiled IS NULL THEN document -> %s END "
+                           "FROM config_document WHERE id = %s", (DELTA, document_id))
+            found = cursor.fetchone()
+        assert found is not None, f"configuration document {document_id} is missing"
+        compiled, delta = found
+        if compiled is not None:
+            return _Loaded(compiled_sections(compiled, self.vocabulary), compiled=True)
+        if delta is not None:
+            return self._read_delta(document_id, delta)
         return self._read_objects(document_id)
 
     def _read_delta(self, document_id: int, delta: Mapping[str, Any]) -> _Loaded:
