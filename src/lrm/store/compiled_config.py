@@ -2,16 +2,17 @@
 
 A provider's document is large (half a million persons make a 160 MB JSON document) and the
 nightly job needs only a few attributes of each object. When a full document is stored, those
-attributes (`SECTION_KEYS`, `ANNEX_KEYS`) are written beside it as one `.npz` archive: integer
+attributes (`SECTION_KEYS`, `ANNEX_KEYS`) are written beside it as named arrays: integer
 attributes as the `int_column` the parsers would make, the others (switch types, media,
-desktops, group members) as their JSON values. Reading it back is a few array loads instead of
+desktops, group members) as their JSON text. The layout is a JSON header (name, dtype, shape,
+offset of each array) followed by the arrays' bytes, so that reading is `np.frombuffer` views
+(no copy, no checksum pass as `.npz` would make). Reading it back is a few array loads instead of
 parsing the JSON, and it does not depend on the vocabulary: the parsers run on it as on the
 objects (`CompiledFields` is a `Fields`), so the result is the same by construction.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,6 +34,8 @@ from lrm.domain.config import (
 from lrm.domain.vocabulary import Vocabulary
 
 _SIZE = ":size"
+_MAGIC = b"LRMCFG\0"
+_FORMAT = 1
 
 
 def compile_document(document: Mapping[str, Any]) -> bytes:
@@ -45,17 +48,47 @@ def compile_document(document: Mapping[str, Any]) -> bytes:
             arrays[f"{section}.{key}"] = _encode(fields.values(key), key in INT_KEYS)
         for key in ANNEX_KEYS[section]:
             arrays[f"{section}~{key}"] = _encode(fields.annex(key), False)
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    return buffer.getvalue()
+    return _pack(arrays)
 
 
 def compiled_sections(blob: bytes, vocabulary: Vocabulary) -> dict[str, RawSection]:
     """Every section of a compiled document, parsed with `vocabulary`."""
-    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
+    arrays = _unpack(blob)
     return {section: parse_section(section, CompiledFields(arrays, section), vocabulary)
             for section in SECTIONS}
+
+
+def _pack(arrays: Mapping[str, npt.NDArray[Any]]) -> bytes:
+    header: list[dict[str, Any]] = []
+    offset = 0
+    for name, array in arrays.items():
+        header.append({"name": name, "dtype": array.dtype.str, "count": int(array.size),
+                       "offset": offset})
+        offset += -(-array.nbytes // 8) * 8  # each array 8-byte aligned
+    head = json.dumps({"format": _FORMAT, "arrays": header}).encode()
+    out = bytearray(_MAGIC + len(head).to_bytes(4, "little") + head)
+    out += bytes(-len(out) % 8)
+    body_start = len(out)
+    out += bytes(offset)
+    for entry, array in zip(header, arrays.values(), strict=True):
+        at = body_start + entry["offset"]
+        out[at:at + array.nbytes] = np.ascontiguousarray(array).tobytes()
+    return bytes(out)
+
+
+def _unpack(blob: bytes) -> dict[str, npt.NDArray[Any]]:
+    if blob[:len(_MAGIC)] != _MAGIC:
+        raise ValueError("not a compiled configuration document")
+    size = int.from_bytes(blob[len(_MAGIC):len(_MAGIC) + 4], "little")
+    head_end = len(_MAGIC) + 4 + size
+    head = json.loads(blob[len(_MAGIC) + 4:head_end])
+    if head["format"] != _FORMAT:
+        raise ValueError(f"compiled configuration format {head['format']} is not {_FORMAT}")
+    body_start = head_end + (-head_end % 8)
+    return {entry["name"]: np.frombuffer(blob, dtype=np.dtype(entry["dtype"]),
+                                         count=entry["count"],
+                                         offset=body_start + entry["offset"])
+            for entry in head["arrays"]}
 
 
 def _encode(values: Sequence[Any] | npt.NDArray[np.int64], ints: bool) -> npt.NDArray[Any]:
