@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from lrm.domain.config import ConfigHistory, build_config_history
 from lrm.domain.vocabulary import Vocabulary
 from lrm.store import config_samples
-from lrm.store.config_samples import DELTA, HistoryLoader, SampleBase, store_sample
+from lrm.store.config_samples import DELTA, HistoryLoader, ListHashes, SampleBase, store_sample
 from lrm.store.schema import config_document
 from tests.strategies import changed, documents, person
 
@@ -43,10 +43,13 @@ def as_lists(history: ConfigHistory) -> list[dict[str, Any]]:
 
 def store_all(engine: sa.Engine, start: datetime, docs: list[dict[str, Any]],
               base: SampleBase | None = None) -> SampleBase | None:
-    """Store `docs` ten minutes apart, as the sampler does (the base carried across commits)."""
+    """Store `docs` ten minutes apart, as the sampler does (the base and the list hashes
+    carried across commits)."""
+    hashes = ListHashes()
     for k, doc in enumerate(docs):
         with engine.begin() as c:
-            stored = store_sample(c, start + timedelta(minutes=10 * k), doc, "test", base=base)
+            stored = store_sample(c, start + timedelta(minutes=10 * k), doc, "test", base=base,
+                                  hashes=hashes)
         base = stored.base
     return base
 
@@ -102,6 +105,37 @@ def test_small_changes_are_stored_as_edits_of_a_full_document(lrm_engine: sa.Eng
     assert edit == [{"keep": [0, 5]}, {"add": [second["persons"][5]]}, {"keep": [6, 100]},
                     {"add": [person(30_000, 102)]}]
     check_read_back(lrm_engine, T0, [base, second, third])
+
+
+def test_objects_edited_in_place_are_found_position_by_position(lrm_engine: sa.Engine) -> None:
+    base = padded({"tenants": [{"DBID": 101}], "persons": []})
+    edited = copy.deepcopy(base)
+    for k in (0, 1, 7, 99):
+        edited["persons"][k]["state"] = 2
+    same_lists = {**edited, "persons": edited["persons"]}  # a new document, the same lists
+    store_all(lrm_engine, T0, [base, edited, same_lists])
+    with lrm_engine.connect() as c:
+        documents_ = c.execute(sa.select(config_document.c.document)
+                               .order_by(config_document.c.id)).scalars().all()
+    assert len(documents_) == 2
+    p = edited["persons"]
+    assert documents_[1][DELTA]["changes"] == {"persons": {"ops": [
+        {"add": [p[0], p[1]]}, {"keep": [2, 7]}, {"add": [p[7]]}, {"keep": [8, 99]},
+        {"add": [p[99]]}]}}
+    check_read_back(lrm_engine, T0, [base, edited, same_lists])
+
+
+def test_equal_documents_have_equal_hashes_whatever_their_objects() -> None:
+    """The hash of a list is remembered per list object; equal documents made of other objects
+    hash the same, and a list changed into a new object hashes anew."""
+    document = padded({"tenants": [{"DBID": 101}], "persons": []})
+    hashes = ListHashes()
+    first = hashes.content_hash(document)
+    assert hashes.content_hash(document) == first == ListHashes().content_hash(
+        copy.deepcopy(document))
+    changed_ = {**document, "persons": document["persons"][:-1]}
+    assert hashes.content_hash(changed_) != first
+    assert hashes.content_hash({**document, "extra": 1}) != first
 
 
 def test_a_large_change_is_stored_in_full(lrm_engine: sa.Engine) -> None:

@@ -229,7 +229,7 @@ def _finish(section: str, raw: Columns) -> _Table:
     return _Table(ids[rows], tuple(c[rows] for c in raw[1:]), skipped)
 
 
-def _changed_positions(previous: list[Any], objects: list[Any], block: int = 256) -> list[int]:
+def changed_positions(previous: list[Any], objects: list[Any], block: int = 256) -> list[int]:
     """Positions where two equally long lists differ (blocks compared in C first)."""
     changed: list[int] = []
     for lo in range(0, len(objects), block):
@@ -260,7 +260,7 @@ class _SectionParser:
             if objects is previous:
                 return self._table
             if len(objects) == len(previous):
-                changed = _changed_positions(previous, objects)
+                changed = changed_positions(previous, objects)
                 if not changed:
                     self._raw_list = objects
                     return self._table

@@ -109,7 +109,7 @@ class Pipeline:
             fence(connection)
             stored = config_samples.store_sample(connection, mark, document,
                                                  self.settings.lrm.instance_id,
-                                                 base=sampling.base)
+                                                 base=sampling.base, hashes=sampling.hashes)
         # Only now committed: later samples may be stored as edits of this one.
         sampling.base, sampling.last = stored.base, (mark, document)
         return stored.written
@@ -334,6 +334,7 @@ class _Sampling:
 
     source: ConfigSource | None = None
     base: config_samples.SampleBase | None = None
+    hashes: config_samples.ListHashes = field(default_factory=config_samples.ListHashes)
     last: tuple[datetime, Document] | None = None
 
 

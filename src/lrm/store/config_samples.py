@@ -8,8 +8,10 @@ changes a few objects at a time, so:
   the last full document it stored (the *base*), as an edit of it:
   `{"$delta": {"base": <config_document id>, "changes": {key: {"ops": [...]} | {"value": v}},
   "removed": [key, ...]}}`, where `ops` rebuild a list in order from `{"keep": [start, stop]}`
-  ranges of the base's list and `{"add": [objects]}`. Objects are matched by a 128-bit digest
-  of their canonical JSON. `content_hash` stays the hash of the whole document, so identical
+  ranges of the base's list and `{"add": [objects]}`. Objects edited in place are found by
+  comparing the lists position by position; when objects were added or removed, they are
+  matched by a 128-bit digest of their canonical JSON. `content_hash` stays a hash of the whole
+  document (of its values and of each list's canonical JSON), so identical
   samples still share one row. A base is a full document, or an edit at most `MAX_DEPTH`
   edits away from one (a restarted sampler continues from the document in force).
 - **Reading for the job** (`HistoryLoader`): a full document is stored with its compiled form
@@ -25,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +44,7 @@ from lrm.domain.config import (
     Keep,
     ObjectFields,
     RawSection,
+    changed_positions,
     document_sections,
     parse_section,
     patch_section,
@@ -65,10 +68,6 @@ _U64 = npt.NDArray[np.uint64]
 
 def _canonical(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def canonical_hash(document: Mapping[str, Any]) -> str:
-    return hashlib.sha256(_canonical(document).encode()).hexdigest()
 
 
 def enabled_agent_count(document: Mapping[str, Any]) -> int:
@@ -136,20 +135,21 @@ class _BaseList:
 
 @dataclass(frozen=True)
 class SampleBase:
-    """A stored document this process holds (digested): later samples are stored as its
-    edits. `depth` is the number of edits between it and a full document (0: full)."""
+    """A stored document this process holds: later samples are stored as its edits. `depth` is
+    the number of edits between it and a full document (0: full). Its lists are not modified
+    (they are usually the very lists the configuration source keeps)."""
 
     document_id: int
     depth: int
-    lists: dict[str, _BaseList]
-    values: dict[str, Any]
+    document: Mapping[str, Any]
+    _digest_index: dict[str, _BaseList] = field(default_factory=dict, compare=False)
 
-    @classmethod
-    def of(cls, document_id: int, document: Mapping[str, Any], depth: int = 0) -> SampleBase:
-        return cls(document_id, depth,
-                   {k: _BaseList.of(_Digests.of(v)) for k, v in document.items()
-                    if isinstance(v, list)},
-                   {k: v for k, v in document.items() if not isinstance(v, list)})
+    def digest_index(self, key: str) -> _BaseList:
+        """The key's list indexed by object digests (made on first need: matching by digests
+        is only needed when objects were added or removed)."""
+        if key not in self._digest_index:
+            self._digest_index[key] = _BaseList.of(_Digests.of(self.document[key]))
+        return self._digest_index[key]
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,30 @@ class StoredSample:
 
     written: bool
     base: SampleBase | None
+
+
+class ListHashes:
+    """The sha256 of each list's canonical JSON, remembered per list object: a configuration
+    source hands back the very same list object for a list that did not change, so a large
+    unchanged list is hashed once. The caller must not modify a list it has passed in."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[list[Any], str]] = {}
+
+    def content_hash(self, document: Mapping[str, Any]) -> str:
+        """The document's `content_hash`: its non-list values and its lists' hashes."""
+        known, self._known = self._known, {}  # remember the current document's lists only
+        summary: dict[str, Any] = {}
+        for key, value in document.items():
+            if isinstance(value, list):
+                hit = known.get(id(value))
+                if hit is None or hit[0] is not value:
+                    hit = (value, hashlib.sha256(_canonical(value).encode()).hexdigest())
+                self._known[id(value)] = hit
+                summary[key] = {"list-sha256": hit[1]}
+            else:
+                summary[key] = value
+        return hashlib.sha256(_canonical(summary).encode()).hexdigest()
 
 
 def _ops(base: _BaseList, objects: list[Any], digests: _Digests) -> tuple[list[Any], int]:
@@ -183,39 +207,67 @@ def _ops(base: _BaseList, objects: list[Any], digests: _Digests) -> tuple[list[A
     return ops, int(n - np.count_nonzero(matched))
 
 
+def _ops_in_place(objects: list[Any], changed: list[int]) -> list[Any]:
+    """The edit rebuilding `objects` from an equally long base list that differs from it at
+    the `changed` positions (sorted)."""
+    ops: list[Any] = []
+    kept_from = 0
+    for at in changed:
+        if at > kept_from:
+            ops.append({"keep": [kept_from, at]})
+        if ops and "add" in ops[-1] and kept_from == at:
+            ops[-1]["add"].append(objects[at])
+        else:
+            ops.append({"add": [objects[at]]})
+        kept_from = at + 1
+    if kept_from < len(objects):
+        ops.append({"keep": [kept_from, len(objects)]})
+    return ops
+
+
 def _delta(base: SampleBase, document: Mapping[str, Any]) -> dict[str, Any] | None:
     """`document` as an edit of the base, or None when that would not be small."""
     changes: dict[str, Any] = {}
     new_objects = 0
     total = 0
     for key, value in document.items():
-        if isinstance(value, list):
-            total += len(value)
-            digests = _Digests.of(value)
-            old = base.lists.get(key)
-            if old is not None and old.digests.equals(digests):
-                continue
-            if old is None:
+        old = base.document.get(key)
+        if not isinstance(value, list):
+            if key not in base.document or isinstance(old, list) or old != value:
                 changes[key] = {"value": value}
-                new_objects += len(value)
-                continue
-            ops, added = _ops(old, value, digests)
+            continue
+        total += len(value)
+        if value is old:
+            continue
+        if not isinstance(old, list):
+            changes[key] = {"value": value}
+            new_objects += len(value)
+            continue
+        # Objects edited in place (the usual change) are found position by position; else
+        # (objects added or removed) objects are matched by digest wherever they are.
+        at = changed_positions(old, value) if len(value) == len(old) else None
+        if at is not None and len(at) <= DELTA_MAX_SHARE * len(value):
+            if at:
+                changes[key] = {"ops": _ops_in_place(value, at)}
+                new_objects += len(at)
+        else:
+            ops, added = _ops(base.digest_index(key), value, _Digests.of(value))
             changes[key] = {"ops": ops}
             new_objects += added
-        elif key in base.lists or key not in base.values or base.values[key] != value:
-            changes[key] = {"value": value}
     if new_objects > min(DELTA_MAX_OBJECTS, DELTA_MAX_SHARE * max(total, 1)):
         return None
-    removed = sorted(k for k in (*base.lists, *base.values) if k not in document)
+    removed = sorted(k for k in base.document if k not in document)
     return {DELTA: {"base": base.document_id, "changes": changes, "removed": removed}}
 
 
 def store_sample(connection: sa.Connection, taken_at: datetime, document: Document,
-                 instance_id: str, *, base: SampleBase | None = None) -> StoredSample:
+                 instance_id: str, *, base: SampleBase | None = None,
+                 hashes: ListHashes | None = None) -> StoredSample:
     """Record the configuration at `taken_at` if it differs from the sample in force then,
     as an edit of `base` when that is small. Also refreshes tenant and group names. The caller
-    keeps `.base` for its next call, once the transaction has committed."""
-    digest = canonical_hash(document)
+    keeps `.base` for its next call, once the transaction has committed, and passes the same
+    `hashes` each time (so that unchanged lists are not hashed again)."""
+    digest = (hashes or ListHashes()).content_hash(document)
     in_force = connection.execute(
         sa.select(config_document.c.id, config_document.c.content_hash)
         .join(config_sample, config_sample.c.document_id == config_document.c.id)
@@ -228,7 +280,7 @@ def store_sample(connection: sa.Connection, taken_at: datetime, document: Docume
             # (rather than storing the next change in full, a second full document to read).
             depth = _depth(connection, int(in_force.id))
             if depth < MAX_DEPTH:
-                base = SampleBase.of(int(in_force.id), document, depth)
+                base = SampleBase(int(in_force.id), depth, document)
         return StoredSample(False, base)
     document_id = connection.execute(
         sa.select(config_document.c.id).where(config_document.c.content_hash == digest)
@@ -251,7 +303,7 @@ def store_sample(connection: sa.Connection, taken_at: datetime, document: Docume
                 sa.select(config_document.c.id).where(config_document.c.content_hash == digest)
             ).scalar_one()
         elif stored is None:
-            next_base = SampleBase.of(document_id, document)
+            next_base = SampleBase(document_id, 0, document)
 
     connection.execute(insert(config_sample).values(
         taken_at=taken_at, document_id=document_id, instance_id=instance_id,

@@ -53,7 +53,8 @@ config_document = Table(
     "config_document", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("content_hash", String(64), nullable=False, unique=True,
-           comment="sha256 of the canonical JSON: identical samples share one document"),
+           comment="sha256 of the values and list hashes (canonical JSON): identical "
+                   "samples share one document"),
     Column("document", JSONB, nullable=False),
     Column("compiled", LargeBinary, nullable=True,
            comment="a full document's attributes the counting core reads, as arrays "
