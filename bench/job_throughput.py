@@ -3,6 +3,7 @@ exact SQL baseline (issue 8).
 
     uv run python bench/job_throughput.py [--sessions 1000000] [--tenants 200] [--seed 7]
                                          [--steady-runs 1] [--workdir DIR] [--profile DIR]
+    uv run python bench/job_throughput.py --backfill-days 30 [--sessions …] [--workdir DIR]
 
 What it does, in one run:
 
@@ -33,6 +34,12 @@ What it does, in one run:
 The last line printed is one JSON object:
 ``{"sessions", "job_s", "io_floor_s", "ratio_to_io_floor", "sql_sweep_s", "speedup_vs_sql",
 "peak_rss_mb"}`` where job_s is the (best) steady-state run.
+
+With ``--backfill-days N`` it measures a back-fill instead: N + 1 days are simulated, the
+primary's sampler covers the first one, and ``lrm job run --date D --to D+N-1`` (the CLI, in a
+child process, nothing sampled for those days: the job back-fills the configuration from the
+gateway) computes the last N days. It prints each date's run and, last, ``{"days",
+"sessions_per_day", "backfill_s", "per_day_s", "peak_rss_mb"}``.
 """
 
 from __future__ import annotations
@@ -137,6 +144,14 @@ def phase_simulate(spec: dict[str, Any]) -> dict[str, Any]:
                               pg_admin_url=spec["admin_url"], gateway_port=0, gvp_ports=(0, 0),
                               progress=lambda m: print(m, file=sys.stderr, flush=True))
     simulate_s = time.perf_counter() - started
+    summary = {"idb_rows": {i.name: i.rows for i in manifest.idbs},
+               "persons": manifest.counts["persons"], "places": manifest.counts["places"],
+               "dns": manifest.counts["dns"], "agent_groups": manifest.counts["agent_groups"],
+               "place_groups": manifest.counts["place_groups"],
+               "config_changes": manifest.counts["config_changes"],
+               "simulate_s": round(simulate_s, 1)}
+    if spec["truth_file"] is None:
+        return {**summary, "rss_mb": round(_rss_mb())}
 
     truth = generate(params, today=TODAY).sessions
     day = business_day(DAY, TIMEZONE)
@@ -155,12 +170,7 @@ def phase_simulate(spec: dict[str, Any]) -> dict[str, Any]:
             "sessions_with_time_in_day": int(keep.sum()),
             "open_in_day": int((overlaps & is_open).sum()),
             "zero_length_in_day": int((overlaps & (created == terminated)).sum()),
-            "idb_rows": {i.name: i.rows for i in manifest.idbs},
-            "persons": manifest.counts["persons"], "places": manifest.counts["places"],
-            "dns": manifest.counts["dns"], "agent_groups": manifest.counts["agent_groups"],
-            "place_groups": manifest.counts["place_groups"],
-            "config_changes": manifest.counts["config_changes"],
-            "simulate_s": round(simulate_s, 1), "rss_mb": round(_rss_mb())}
+            **summary, "rss_mb": round(_rss_mb())}
 
 
 class _TimelineSource:
@@ -251,7 +261,20 @@ def phase_job(spec: dict[str, Any]) -> dict[str, Any]:
             "children_rss_mb": _rss_mb(resource.RUSAGE_CHILDREN)}
 
 
-PHASES = {"simulate": phase_simulate, "job": phase_job, "sample": phase_sample}
+def phase_backfill(spec: dict[str, Any]) -> dict[str, Any]:
+    """`lrm job run --date FIRST --to LAST` as an operator runs it; its wall time and peak RSS."""
+    lrm = Path(sys.executable).with_name("lrm")
+    started = time.perf_counter()
+    done = subprocess.run([str(lrm), "job", "run", "--config", spec["toml"], "--date",
+                           spec["first"], "--to", spec["last"]],
+                          env={**os.environ, **spec["env"]}, check=False,
+                          stdout=sys.stderr, stderr=sys.stderr)
+    return {"wall_s": time.perf_counter() - started, "exit": done.returncode,
+            "rss_mb": _rss_mb(resource.RUSAGE_CHILDREN)}
+
+
+PHASES = {"simulate": phase_simulate, "job": phase_job, "sample": phase_sample,
+          "backfill": phase_backfill}
 
 
 def run_child(phase: str, spec: dict[str, Any], log: Path,
@@ -550,6 +573,31 @@ def print_report(sim: dict[str, Any], runs: list[dict[str, Any]], floor: dict[st
     print(json.dumps(summary))
 
 
+def backfill(spec: dict[str, Any], log: Path, lrm_url: str, first: date, days: int) -> None:
+    last = first + timedelta(days=days - 1)
+    print(f"lrm job run --date {first} --to {last} ...", flush=True)
+    result = run_child("backfill", {**spec, "first": str(first), "last": str(last)}, log)
+    with psycopg.connect(lrm_url) as connection:
+        rows = connection.execute(
+            "SELECT business_date, status, sessions_read, sessions_deduplicated, "
+            "extract(epoch FROM finished_at - started_at), timings FROM job_run "
+            "WHERE business_date BETWEEN %s AND %s ORDER BY started_at",
+            (first, last)).fetchall()
+    print(f"\n{'date':<12}{'status':<11}{'unique sessions':>16}{'run s':>8}{'config s':>10}")
+    for business_date, status, read, dedup, seconds, timings in rows:
+        print(f"{business_date!s:<12}{status:<11}{read - dedup:>16,}{seconds:>8.1f}"
+              f"{timings.get('config', 0):>10.1f}")
+    unique = [read - dedup for _, _, read, dedup, _, _ in rows]
+    print(f"\nexit {result['exit']}; {days} dates in {result['wall_s']:.0f} s "
+          f"({result['wall_s'] / days:.1f} s a date), peak RSS {result['rss_mb']:.0f} MB")
+    print(json.dumps({"days": days, "sessions_per_day": round(sum(unique) / max(len(unique), 1)),
+                      "backfill_s": round(result["wall_s"], 1),
+                      "per_day_s": round(result["wall_s"] / days, 2),
+                      "peak_rss_mb": round(result["rss_mb"])}))
+    if result["exit"] != 0 or len(rows) != days or any(r[1] != "succeeded" for r in rows):
+        sys.exit(1)
+
+
 # =============================================================================== main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -571,6 +619,8 @@ def main() -> None:
                              "and skip the cold run")
     parser.add_argument("--no-baselines", action="store_true",
                         help="(development) skip the I/O floor and the SQL baseline")
+    parser.add_argument("--backfill-days", type=int, default=None,
+                        help="measure `lrm job run` over this many unsampled dates instead")
     parser.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.phase is not None:
@@ -582,7 +632,8 @@ def main() -> None:
         return
 
     agents = max(5, round(args.sessions / (args.tenants * SESSIONS_PER_AGENT)))
-    params = {"tenants": args.tenants, "agents_per_tenant": agents, "days": SIM_DAYS,
+    sim_days = SIM_DAYS if args.backfill_days is None else args.backfill_days + 1
+    params = {"tenants": args.tenants, "agents_per_tenant": agents, "days": sim_days,
               "seed": args.seed, "timezone": TIMEZONE, "icon_pairs": ICON_PAIRS}
     temporary = args.workdir is None
     workdir = (Path(tempfile.mkdtemp(prefix="lrm-bench-")) if temporary
@@ -590,7 +641,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     sim_dir, truth_file, log = workdir / "sim", workdir / "truth.npz", workdir / "bench.log"
     print(f"work folder {workdir} (log: {log}); {args.tenants} tenants × {agents} agents, "
-          f"{SIM_DAYS} days, {ICON_PAIRS} ICON HA pairs, seed {args.seed}", flush=True)
+          f"{sim_days} days, {ICON_PAIRS} ICON HA pairs, seed {args.seed}", flush=True)
     server = EmbeddedPostgres(workdir / "pg",
                               settings=ServerSettings(durable=False, max_connections=100))
     servers: Servers | None = None
@@ -606,25 +657,31 @@ def main() -> None:
             print("simulating and loading the IDBs ...", flush=True)
             sim = run_child("simulate", {"params": params, "sim_dir": str(sim_dir),
                                          "admin_url": server.url(),
-                                         "truth_file": str(truth_file)}, log)
+                                         "truth_file": None if args.backfill_days
+                                         else str(truth_file)}, log)
             stamp.write_text(json.dumps({"params": params, "sim": sim}))
-        print(f"simulated {sim['sessions_in_day']:,} sessions in the day, "
+        in_day = f"{sim['sessions_in_day']:,}" if "sessions_in_day" in sim else "?"
+        print(f"simulated {in_day} sessions in the measured day, "
               f"{sum(sim['idb_rows'].values()):,} IDB rows", flush=True)
         reuse = args.keep_lrm_db and not temporary
         lrm_url = server.url(LRM_DB) if reuse else prepare_lrm_db(server, args.seed)
         servers = Servers(sim_dir, log)
         spec = {"toml": str(sim_dir / "lrm.toml"), "sim_dir": str(sim_dir),
                 "env": job_env(sim_dir, server, lrm_url, servers.urls)}
+        measured_from = DAY - timedelta(days=(args.backfill_days or 1) - 1)
         if not reuse:
-            # What the primary's sampler stored before the measured day (the job reads the
+            # What the primary's sampler stored before the measured day(s) (the job reads the
             # samples back to the earliest login of the day's sessions) — and on the day itself
             # with --no-cold; otherwise the cold run back-fills the day from the gateway.
-            first = business_day(DAY - timedelta(days=SIM_DAYS - 1), TIMEZONE).start_ts
-            until = business_day(DAY, TIMEZONE)
+            first = business_day(DAY - timedelta(days=sim_days - 1), TIMEZONE).start_ts
+            until = business_day(measured_from, TIMEZONE)
             sampled = run_child("sample", {**spec, "start": first, "end": (
-                until.end_ts if args.no_cold else until.start_ts)}, log)
+                business_day(DAY, TIMEZONE).end_ts if args.no_cold else until.start_ts)}, log)
             print(f"sampler: {sampled['stored']} samples stored over {sampled['marks']} marks "
                   f"in {sampled['seconds']:.1f} s", flush=True)
+        if args.backfill_days is not None:
+            backfill(spec, log, lrm_url, measured_from, args.backfill_days)
+            return
 
         runs = []
         labels = [] if reuse or args.no_cold else ["cold"]
