@@ -54,6 +54,21 @@ class ReportCache:
             self._version, self._version_at = version, now
         return version
 
+    def remembered(self, key: Hashable) -> Any | None:
+        """The body of `key` if it is cached and the data version was checked within
+        `VERSION_TTL_S` (no I/O: None when either is not so)."""
+        if not self.enabled:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            if self._version is None or now - self._version_at >= VERSION_TTL_S:
+                return None
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != self._version:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
     def get(self, key: Hashable) -> Any | None:
         if not self.enabled:
             return None

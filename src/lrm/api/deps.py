@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -53,11 +54,11 @@ class ApiContext:
     _lock: Lock = field(default_factory=Lock)
 
     def principal(self, token: str) -> Principal | None:
+        """The token's principal (None: unknown or revoked); may query the database."""
+        cached = self.remembered_principal(token)
+        if cached is not None:
+            return cached
         now = time.monotonic()
-        with self._lock:
-            cached = self._tokens.get(token)
-        if cached is not None and now - cached[0] < TOKEN_CACHE_S:
-            return cached[1]
         with self.engine.connect() as connection:
             principal = authenticate(connection, token)
         with self._lock:
@@ -67,25 +68,43 @@ class ApiContext:
                 self._tokens[token] = (now, principal)
         return principal
 
+    def remembered_principal(self, token: str) -> Principal | None:
+        """The token's principal if a check succeeded within `TOKEN_CACHE_S` (no I/O)."""
+        with self._lock:
+            cached = self._tokens.get(token)
+        if cached is not None and time.monotonic() - cached[0] < TOKEN_CACHE_S:
+            return cached[1]
+        return None
 
-def context(request: Request) -> ApiContext:
+
+# The dependencies are coroutines: a request whose answer is in memory (a remembered token, a
+# cached report) is served on the event loop without a hop to the thread pool; only database
+# work goes there.
+async def context(request: Request) -> ApiContext:
+    return api_context(request)
+
+
+def api_context(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.context
     return ctx
 
 
-def caller(request: Request) -> Principal:
+async def caller(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("an API token is required: send 'Authorization: Bearer <token>' "
                            "(create one with `lrm token create`)")
-    principal = context(request).principal(token.strip())
+    ctx = api_context(request)
+    principal = ctx.remembered_principal(token.strip())
+    if principal is None:
+        principal = await run_in_threadpool(ctx.principal, token.strip())
     if principal is None:
         raise unauthorized("the API token is unknown or revoked")
     return principal
 
 
-def provider(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+async def provider(principal: Annotated[Principal, Depends(caller)]) -> Principal:
     if not principal.is_provider:
         raise forbidden("this needs a provider token")
     return principal

@@ -8,11 +8,13 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from lrm.api.deps import Caller, Ctx, HttpError, Provider, forbidden
 from lrm.domain.bundles import parse_bundle_set, parse_entitlement
 from lrm.domain.errors import InputError
+from lrm.domain.report_rows import Subject
 from lrm.reporting import ReportKind, ReportRequest, as_csv, as_document, build_report, parse_date
 from lrm.store import catalog, job_runs, provisioning
 from lrm.store import report_queries as q
@@ -105,29 +107,39 @@ Format = Annotated[Literal["json", "csv"] | None, Query(
     alias="format", description="json (default) or csv; `Accept: text/csv` also gives CSV.")]
 
 
-def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
-            output: str | None) -> Response:
+async def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
+                  output: str | None) -> Response:
     wants_csv = output == "csv" or (
         output is None and "text/csv" in request.headers.get("accept", ""))
     # The request already carries the caller's scope (its tenants, or an authorised group),
     # so it is a safe cache key.
     key = (report_request, wants_csv)
-    cached = ctx.reports.get(key)
-    if cached is None:
-        with ctx.engine.connect() as connection:
-            report = build_report(connection, report_request, ctx.settings.lrm.zone)
-        if wants_csv:
-            name = (f"lrm-{report_request.kind}-{report_request.start}-{report_request.end}-"
-                    f"{report_request.granularity}.csv")
-            cached = (as_csv(report).encode(), "text/csv; charset=utf-8",
-                      {"Content-Disposition": f'attachment; filename="{name}"'})
-        else:
-            body = ReportDocument.model_validate(as_document(report)).model_dump_json(
-                by_alias=True)
-            cached = (body.encode(), "application/json", {})
-        ctx.reports.put(key, cached)
+    cached: tuple[bytes, str, dict[str, str]] | None = ctx.reports.remembered(key)
+    if cached is None:  # database work: in the thread pool, off the event loop
+        cached = await run_in_threadpool(_build, ctx, key)
     content, media_type, headers = cached
     return Response(content, media_type=media_type, headers=headers)
+
+
+def _build(ctx: Ctx, key: tuple[ReportRequest, bool]) -> tuple[bytes, str, dict[str, str]]:
+    """The rendered report for a cache key (from the cache when still current)."""
+    cached: tuple[bytes, str, dict[str, str]] | None = ctx.reports.get(key)
+    if cached is not None:
+        return cached
+    report_request, wants_csv = key
+    with ctx.engine.connect() as connection:
+        report = build_report(connection, report_request, ctx.settings.lrm.zone)
+    if wants_csv:
+        name = (f"lrm-{report_request.kind}-{report_request.start}-{report_request.end}-"
+                f"{report_request.granularity}.csv")
+        cached = (as_csv(report).encode(), "text/csv; charset=utf-8",
+                  {"Content-Disposition": f'attachment; filename="{name}"'})
+    else:
+        body = ReportDocument.model_validate(as_document(report)).model_dump_json(
+            by_alias=True)
+        cached = (body.encode(), "application/json", {})
+    ctx.reports.put(key, cached)
+    return cached
 
 
 def _request(kind: ReportKind, start: str, end: str, granularity: str, week_start: str,
@@ -150,7 +162,7 @@ def _request(kind: ReportKind, start: str, end: str, granularity: str, week_star
 
 @router.get("/reports/tenant", summary="Tenant report", responses=REPORT_RESPONSES,
             response_model=ReportDocument)
-def tenant_report(request: Request, ctx: Ctx, principal: Caller, start: From, end: To,
+async def tenant_report(request: Request, ctx: Ctx, principal: Caller, start: From, end: To,
                   tenant: Annotated[list[DbId] | None, Query(description=(
                       "Tenant DBIDs (repeatable); default: every tenant the token may see."))]
                   = None,
@@ -166,32 +178,36 @@ def tenant_report(request: Request, ctx: Ctx, principal: Caller, start: From, en
         wanted = sorted(principal.tenant_ids)
         if not wanted:
             raise forbidden("this token is not allowed any tenant")
-    return _render(request, ctx, _request("tenant", start, end, granularity, week_start, item,
-                                          tenants=tuple(wanted)), output)
+    return await _render(request, ctx, _request("tenant", start, end, granularity, week_start,
+                                                item, tenants=tuple(wanted)), output)
 
 
 @router.get("/reports/system", summary="System report (provider only)",
             responses=REPORT_RESPONSES, response_model=ReportDocument)
-def system_report(request: Request, ctx: Ctx, principal: Provider, start: From, end: To,
+async def system_report(request: Request, ctx: Ctx, principal: Provider, start: From, end: To,
                   granularity: GranularityQ = "day", week_start: WeekStart = "monday",
                   item: Items = None, output: Format = None) -> Response:
     """Peak usage of the whole system (all tenants together), with the entitlement limit."""
-    return _render(request, ctx, _request("system", start, end, granularity, week_start, item),
-                   output)
+    return await _render(request, ctx, _request("system", start, end, granularity, week_start,
+                                                item), output)
 
 
-def _group_report(kind: ReportKind, request: Request, ctx: Ctx, principal: Principal,
-                  group: int, start: str, end: str, granularity: str, week_start: str,
-                  item: list[int] | None, output: str | None) -> Response:
+async def _group_report(kind: ReportKind, request: Request, ctx: Ctx, principal: Principal,
+                        group: int, start: str, end: str, granularity: str, week_start: str,
+                        item: list[int] | None, output: str | None) -> Response:
     level = "agent_group" if kind == "agent-group" else "place_group"
-    with ctx.engine.connect() as connection:
-        subject = q.group_subjects(connection, level).get(group)
+
+    def group_subject() -> Subject | None:
+        with ctx.engine.connect() as connection:
+            return q.group_subjects(connection, level).get(group)
+
+    subject = await run_in_threadpool(group_subject)
     if subject is None:
         raise InputError([f"group: {group} is not a known {kind}"], what="report request")
     if subject.tenant_id is None or not principal.may_see_tenant(subject.tenant_id):
         raise forbidden(f"group: this token may not see {kind} {group}")
-    return _render(request, ctx, _request(kind, start, end, granularity, week_start, item,
-                                          group=group), output)
+    return await _render(request, ctx, _request(kind, start, end, granularity, week_start, item,
+                                                group=group), output)
 
 
 GroupQ = Annotated[int, Query(ge=1, le=2_147_483_647, description="Group DBID.")]
@@ -199,25 +215,25 @@ GroupQ = Annotated[int, Query(ge=1, le=2_147_483_647, description="Group DBID.")
 
 @router.get("/reports/agent-group", summary="Agent group report", responses=REPORT_RESPONSES,
             response_model=ReportDocument)
-def agent_group_report(request: Request, ctx: Ctx, principal: Caller, group: GroupQ,
+async def agent_group_report(request: Request, ctx: Ctx, principal: Caller, group: GroupQ,
                        start: From, end: To, granularity: GranularityQ = "day",
                        week_start: WeekStart = "monday", item: Items = None,
                        output: Format = None) -> Response:
     """Peak usage of the seats of an agent group's members (membership as of each instant),
     with the group's enabled agents (item 100)."""
-    return _group_report("agent-group", request, ctx, principal, group, start, end, granularity,
-                         week_start, item, output)
+    return await _group_report("agent-group", request, ctx, principal, group, start, end,
+                               granularity, week_start, item, output)
 
 
 @router.get("/reports/place-group", summary="Place group report", responses=REPORT_RESPONSES,
             response_model=ReportDocument)
-def place_group_report(request: Request, ctx: Ctx, principal: Caller, group: GroupQ,
+async def place_group_report(request: Request, ctx: Ctx, principal: Caller, group: GroupQ,
                        start: From, end: To, granularity: GranularityQ = "day",
                        week_start: WeekStart = "monday", item: Items = None,
                        output: Format = None) -> Response:
     """Peak usage of a place group's places (membership as of each instant)."""
-    return _group_report("place-group", request, ctx, principal, group, start, end, granularity,
-                         week_start, item, output)
+    return await _group_report("place-group", request, ctx, principal, group, start, end,
+                               granularity, week_start, item, output)
 
 
 # ----------------------------------------------------------------------------- provisioning
