@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +36,12 @@ def padded(document: dict[str, Any]) -> dict[str, Any]:
     out["persons"] = out["persons"] + [person(20_000 + k, 101 + k % 2, media="chat")
                                        for k in range(100)]
     return out
+
+
+def stored_json(body: bytes) -> dict[str, Any]:
+    """What `config_document.body` holds."""
+    value: dict[str, Any] = json.loads(zlib.decompress(body))
+    return value
 
 
 def as_lists(history: ConfigHistory) -> list[dict[str, Any]]:
@@ -97,11 +105,14 @@ def test_small_changes_are_stored_as_edits_of_a_full_document(lrm_engine: sa.Eng
     del third["persons"][0]
     store_all(lrm_engine, T0, [base, second, third])
     with lrm_engine.connect() as c:
-        rows = c.execute(sa.select(config_document.c.id, config_document.c.document)
+        rows = c.execute(sa.select(config_document.c.id, config_document.c.base_id,
+                                   config_document.c.body)
                          .order_by(config_document.c.id)).all()
-    assert DELTA not in rows[0].document
-    assert [r.document[DELTA]["base"] for r in rows[1:]] == [rows[0].id, rows[0].id]
-    edit = rows[1].document[DELTA]["changes"]["persons"]["ops"]
+    bodies = [stored_json(r.body) for r in rows]
+    assert DELTA not in bodies[0] and rows[0].base_id is None
+    assert [b[DELTA]["base"] for b in bodies[1:]] == [rows[0].id, rows[0].id]
+    assert [r.base_id for r in rows[1:]] == [rows[0].id, rows[0].id]
+    edit = bodies[1][DELTA]["changes"]["persons"]["ops"]
     assert edit == [{"keep": [0, 5]}, {"add": [second["persons"][5]]}, {"keep": [6, 100]},
                     {"add": [person(30_000, 102)]}]
     check_read_back(lrm_engine, T0, [base, second, third])
@@ -115,8 +126,8 @@ def test_objects_edited_in_place_are_found_position_by_position(lrm_engine: sa.E
     same_lists = {**edited, "persons": edited["persons"]}  # a new document, the same lists
     store_all(lrm_engine, T0, [base, edited, same_lists])
     with lrm_engine.connect() as c:
-        documents_ = c.execute(sa.select(config_document.c.document)
-                               .order_by(config_document.c.id)).scalars().all()
+        documents_ = [stored_json(b) for b in c.execute(
+            sa.select(config_document.c.body).order_by(config_document.c.id)).scalars()]
     assert len(documents_) == 2
     p = edited["persons"]
     assert documents_[1][DELTA]["changes"] == {"persons": {"ops": [
@@ -145,7 +156,8 @@ def test_a_large_change_is_stored_in_full(lrm_engine: sa.Engine) -> None:
         p["userName"] += "-new"
     store_all(lrm_engine, T0, [base, renamed])
     with lrm_engine.connect() as c:
-        documents_ = c.execute(sa.select(config_document.c.document)).scalars().all()
+        documents_ = [stored_json(b) for b in c.execute(
+            sa.select(config_document.c.body)).scalars()]
     assert all(DELTA not in d for d in documents_)
     check_read_back(lrm_engine, T0, [base, renamed])
 
@@ -187,8 +199,8 @@ def test_a_new_process_continues_from_the_document_in_force(lrm_engine: sa.Engin
         assert not restarted.written
         store_all(lrm_engine, T0 + timedelta(minutes=10 * k), [docs[k]], base=restarted.base)
     with lrm_engine.connect() as c:
-        bases = {r.id: r.document.get(DELTA, {}).get("base") for r in c.execute(
-            sa.select(config_document.c.id, config_document.c.document))}
+        bases = {r.id: r.base_id for r in c.execute(
+            sa.select(config_document.c.id, config_document.c.base_id))}
 
     def depth(document_id: int) -> int:
         base = bases[document_id]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
 from lrm.store import migrate
@@ -36,3 +38,39 @@ def test_upgrade_is_idempotent(lrm_engine: sa.Engine) -> None:
     migrate.upgrade(lrm_engine)
     with lrm_engine.connect() as connection:
         assert migrate.current_revision(connection) == migrate.head_revision()
+
+
+def test_configuration_documents_survive_0002_both_ways(empty_db_url: str) -> None:
+    """0002 moves each stored document (a full one and an edit of it) from jsonb into
+    compressed bytes with its base, and back on downgrade; the samples read back unchanged."""
+    from datetime import UTC, datetime
+
+    from lrm.store.config_samples import samples_between
+
+    full = {"tenants": [{"DBID": 101, "name": "Acme"}], "persons": [{"DBID": 1, "state": 1}]}
+    edit = {"$delta": {"base": 1, "changes": {"persons": {"ops": [{"add": [{"DBID": 2}]}]}},
+                       "removed": []}}
+    taken = [datetime(2026, 11, 24, h, tzinfo=UTC) for h in (0, 1)]
+    engine = create_engine(empty_db_url)
+    try:
+        migrate.upgrade(engine, "0001")
+        with engine.begin() as c:
+            for k, document in enumerate((full, edit), start=1):
+                c.execute(sa.text("INSERT INTO config_document (id, content_hash, document) "
+                                  "VALUES (:id, :hash, CAST(:doc AS jsonb))"),
+                          {"id": k, "hash": f"h{k}", "doc": json.dumps(document)})
+                c.execute(sa.text("INSERT INTO config_sample (taken_at, document_id, "
+                                  "instance_id, enabled_agents) VALUES (:t, :id, 'a', 1)"),
+                          {"t": taken[k - 1], "id": k})
+        migrate.upgrade(engine)
+        with engine.connect() as c:
+            assert c.execute(sa.text("SELECT base_id FROM config_document ORDER BY id")
+                             ).scalars().all() == [None, 1]
+            samples = samples_between(c, taken[0], datetime(2026, 11, 25, tzinfo=UTC))
+        assert [d for _, d in samples] == [full, {**full, "persons": [{"DBID": 2}]}]
+        migrate.downgrade(engine, "0001")
+        with engine.connect() as c:
+            assert c.execute(sa.text("SELECT document FROM config_document ORDER BY id")
+                             ).scalars().all() == [full, edit]
+    finally:
+        engine.dispose()

@@ -4,8 +4,9 @@ as the time-ordered history the counting core resolves sessions against.
 A hosted provider's configuration is large (half a million persons make a 160 MB document) and
 changes a few objects at a time, so:
 
-- **Storage.** A sample's document is stored either in full or, when this process still holds
-  the last full document it stored (the *base*), as an edit of it:
+- **Storage.** A document is stored as zlib-compressed JSON bytes (`body`: a provider's document
+  outgrows PostgreSQL's 256 MB limit of a jsonb value), either in full or, when this process
+  still holds the last full document it stored (the *base*), as an edit of it (`base_id`):
   `{"$delta": {"base": <config_document id>, "changes": {key: {"ops": [...]} | {"value": v}},
   "removed": [key, ...]}}`, where `ops` rebuild a list in order from `{"keep": [start, stop]}`
   ranges of the base's list and `{"add": [objects]}`. Objects edited in place are found by
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -294,7 +296,8 @@ def store_sample(connection: sa.Connection, taken_at: datetime, document: Docume
         stored = _delta(base, document) if base is not None else None
         document_id = connection.execute(
             insert(config_document).values(
-                content_hash=digest, document=stored if stored is not None else document,
+                content_hash=digest, body=_pack(stored if stored is not None else document),
+                base_id=base.document_id if stored is not None and base is not None else None,
                 compiled=compile_document(document) if stored is None else None)
             .on_conflict_do_nothing(index_elements=["content_hash"])
             .returning(config_document.c.id)).scalar()
@@ -314,11 +317,23 @@ def store_sample(connection: sa.Connection, taken_at: datetime, document: Docume
     return StoredSample(True, next_base)
 
 
+def _pack(value: Mapping[str, Any]) -> bytes:
+    """What `config_document.body` holds: the JSON, zlib-compressed (fast level: documents
+    are written every few minutes, and compress about tenfold even so)."""
+    return zlib.compress(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(),
+                         1)
+
+
+def _unpack(body: bytes) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(zlib.decompress(body))
+    return value
+
+
 def _depth(connection: sa.Connection, document_id: int) -> int:
     """How many edits a stored document is from a full one."""
     depth = 0
     while depth <= MAX_DEPTH:
-        base = connection.execute(sa.select(config_document.c.document[DELTA]["base"])
+        base = connection.execute(sa.select(config_document.c.base_id)
                                   .where(config_document.c.id == document_id)).scalar()
         if base is None:
             return depth
@@ -385,8 +400,8 @@ def _documents(connection: sa.Connection, ids: Sequence[int]) -> dict[int, dict[
     raw: dict[int, Any] = {}
     wanted = set(ids)
     while wanted:
-        raw.update({int(r.id): r.document for r in connection.execute(
-            sa.select(config_document.c.id, config_document.c.document)
+        raw.update({int(r.id): _unpack(r.body) for r in connection.execute(
+            sa.select(config_document.c.id, config_document.c.body)
             .where(config_document.c.id.in_(sorted(wanted))))})
         wanted = {int(d[DELTA]["base"]) for d in raw.values() if DELTA in d} - set(raw)
     whole: dict[int, dict[str, Any]] = {}
@@ -465,20 +480,20 @@ class _SectionReader:
         return self._loaded[document_id]
 
     def _read(self, document_id: int) -> _Loaded:
-        # A full document's JSON is never detoasted here: only an edit's (small) JSON is read.
+        # A full document's JSON is never read here: only an edit's (small) JSON.
         # Binary results: the compiled form is tens of megabytes, twice that as hex text.
         raw = self.connection.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
         with raw.cursor(binary=True) as cursor:
-            cursor.execute("SELECT compiled, CASE WHEN compiled IS NULL THEN document -> %s END "
-                           "FROM config_document WHERE id = %s", (DELTA, document_id))
+            cursor.execute("SELECT compiled, CASE WHEN base_id IS NOT NULL THEN body END "
+                           "FROM config_document WHERE id = %s", (document_id,))
             found = cursor.fetchone()
         assert found is not None, f"configuration document {document_id} is missing"
-        compiled, delta = found
+        compiled, edit = found
         if compiled is not None:
             return _Loaded(compiled_sections(compiled, self.vocabulary), compiled=True)
-        if delta is not None:
-            return self._read_delta(document_id, delta)
+        if edit is not None:
+            return self._read_delta(document_id, _unpack(edit)[DELTA])
         return self._read_objects(document_id)
 
     def _read_delta(self, document_id: int, delta: Mapping[str, Any]) -> _Loaded:

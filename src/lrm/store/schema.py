@@ -55,7 +55,12 @@ config_document = Table(
     Column("content_hash", String(64), nullable=False, unique=True,
            comment="sha256 of the values and list hashes (canonical JSON): identical "
                    "samples share one document"),
-    Column("document", JSONB, nullable=False),
+    Column("body", LargeBinary, nullable=False,
+           comment="the stored JSON, zlib-compressed: a full document, or {\"$delta\": …} "
+                   "for an edit of base_id (bytes: a provider's document outgrows jsonb's "
+                   "256 MB)"),
+    Column("base_id", BigInteger, ForeignKey("config_document.id"), nullable=True,
+           comment="for an edit: the document it edits"),
     Column("compiled", LargeBinary, nullable=True,
            comment="a full document's attributes the counting core reads, as arrays "
                    "(lrm.store.compiled_config); NULL for an edit of another document"),
