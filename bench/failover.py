@@ -29,13 +29,13 @@ import httpx
 from lrm.ha.instance import request_switchover
 from lrm.store import migrate
 from lrm.store.db import create_engine, ensure_database
-from lrm.store.embedded import EmbeddedPostgres, ServerSettings, free_tcp_port
+from lrm.store.embedded import EmbeddedPostgres, ServerSettings, free_tcp_ports
 
 
 class Node:
     def __init__(self, folder: Path, config: Path, instance_id: str) -> None:
         self.instance_id = instance_id
-        self.report_port, self.admin_port = free_tcp_port(), free_tcp_port()
+        self.report_port, self.admin_port = free_tcp_ports(2)
         env = {**os.environ, "LRM_HTTP__REPORT_PORT": str(self.report_port),
                "LRM_HTTP__ADMIN_PORT": str(self.admin_port)}
         with (folder / f"{instance_id}.log").open("ab") as log:

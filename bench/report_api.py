@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from lrm.domain.items import build_catalogue
 from lrm.store import catalog, migrate, tokens
 from lrm.store.db import create_engine, ensure_database
-from lrm.store.embedded import EmbeddedPostgres, ServerSettings, free_tcp_port
+from lrm.store.embedded import EmbeddedPostgres, ServerSettings, free_tcp_ports
 
 LAST_DAY = date(2026, 10, 31)
 
@@ -146,7 +146,7 @@ def main() -> None:
         with engine.begin() as c:
             _, token = tokens.create_token(c, "provider", [], "benchmark")
         engine.dispose()
-        report_port, admin_port = free_tcp_port(), free_tcp_port()
+        report_port, admin_port = free_tcp_ports(2)
         config = folder / "lrm.toml"
         config.write_text(f'[lrm]\ndatabase_url = "{server.url("lrm")}"\n'
                           "[job]\ncatch_up_days = 0\n")

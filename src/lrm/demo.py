@@ -31,7 +31,7 @@ from lrm.sim.output import SimManifest
 from lrm.sim.run import run_simulation
 from lrm.sim.servers import SimulatorServers
 from lrm.store import migrate, tokens
-from lrm.store.embedded import free_tcp_port
+from lrm.store.embedded import free_tcp_ports
 
 Say = Callable[[str], None]
 
@@ -165,7 +165,7 @@ def _instances(config: Path, say: Say) -> Iterator[list[InstanceProcess]]:
     started: list[InstanceProcess] = []
     try:
         for instance_id in ("lrm-a", "lrm-b"):
-            report_port, admin_port = free_tcp_port(), free_tcp_port()
+            report_port, admin_port = free_tcp_ports(2)
             env = {**os.environ, "LRM_HTTP__REPORT_PORT": str(report_port),
                    "LRM_HTTP__ADMIN_PORT": str(admin_port)}
             with (config.parent / f"{instance_id}.log").open("wb") as log:

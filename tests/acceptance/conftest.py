@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from lrm.sim.model import SimParams
 from lrm.sim.run import run_simulation
 from lrm.sim.servers import SimulatorServers
-from lrm.store.embedded import EmbeddedPostgres, free_tcp_port
+from lrm.store.embedded import EmbeddedPostgres, free_tcp_ports
 
 TTL_S = 4.0
 RENEW_INTERVAL_S = 0.5
@@ -100,7 +100,7 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
 
     def start(self, instance_id: str, **env: str) -> Node:
-        report_port, admin_port = free_tcp_port(), free_tcp_port()
+        report_port, admin_port = free_tcp_ports(2)
         log_path = self.folder / f"{instance_id}-{uuid.uuid4().hex[:4]}.log"
         full_env = {**os.environ, **self.env, **env,
                     "LRM_HTTP__REPORT_PORT": str(report_port),

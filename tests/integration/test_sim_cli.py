@@ -23,7 +23,7 @@ from lrm.settings import load_settings
 from lrm.sim import SimulatorServers, read_manifest
 from lrm.sim.timeline import CONFIG_KEYS
 from lrm.store.db import drop_database, libpq_url
-from lrm.store.embedded import EmbeddedPostgres, free_tcp_port
+from lrm.store.embedded import EmbeddedPostgres, free_tcp_ports
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def _read_until(process: subprocess.Popen[bytes], marker: str, timeout: float) -
 def test_serve_subcommand_runs_until_interrupted(sim_dir: Path) -> None:
     """`lrm simulate serve --out DIR` prints the URLs, serves them and stops cleanly on
     Ctrl-C (SIGINT)."""
-    gateway, primary, backup = free_tcp_port(), free_tcp_port(), free_tcp_port()
+    gateway, primary, backup = free_tcp_ports(3)
     process = subprocess.Popen(
         [sys.executable, "-c", "from lrm.cli import main; main()", "simulate", "serve",
          "--out", str(sim_dir), "--gateway-port", str(gateway),

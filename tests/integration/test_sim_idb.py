@@ -18,7 +18,7 @@ from lrm.sim import SimManifest, SimParams, run_simulation
 from lrm.sim.idb import copy_out
 from lrm.sim.timeline import parse_iso_utc
 from lrm.store.db import drop_database, libpq_url
-from lrm.store.embedded import EmbeddedPostgres, free_tcp_port
+from lrm.store.embedded import EmbeddedPostgres, free_tcp_ports
 
 BAD_ROWS = 2
 TIMEZONE = "Europe/Berlin"
@@ -222,7 +222,7 @@ def test_same_seed_reproduces_every_byte_and_another_seed_differs(
     """Two runs with one seed give identical IDB contents (COPY out) and identical files;
     another seed gives different ones."""
     prefix = f"idb_{uuid.uuid4().hex[:8]}_"
-    ports = (free_tcp_port(), free_tcp_port(), free_tcp_port())
+    ports = tuple(free_tcp_ports(3))
 
     def run(seed: int, out: str) -> SimManifest:
         return run_simulation(

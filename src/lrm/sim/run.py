@@ -13,7 +13,7 @@ from lrm.sim.idb import LoadedIdb, idb_database_name, load_idb
 from lrm.sim.model import SimParams, generate
 from lrm.sim.output import DATA_DIR, SimManifest, build_manifest, write_output
 from lrm.store.db import embedded_server
-from lrm.store.embedded import free_tcp_port
+from lrm.store.embedded import free_tcp_ports
 
 Progress = Callable[[str], None]
 DEFAULT_GATEWAY_PORT = 9200
@@ -72,8 +72,9 @@ def run_simulation(params: SimParams, out_dir: Path, *, today: date | None = Non
         say(f"loaded {database}: {result.rows:,} rows in {result.seconds:.2f} s")
     timings["load_s"] = time.perf_counter() - load_began
 
-    ports = (gateway_port or free_tcp_port(),
-             gvp_ports[0] or free_tcp_port(), gvp_ports[1] or free_tcp_port())
+    spare = iter(free_tcp_ports(3))
+    ports = (gateway_port or next(spare), gvp_ports[0] or next(spare),
+             gvp_ports[1] or next(spare))
     if len(set(ports)) != 3:
         raise ValueError(f"the gateway and GVP ports must differ (got {ports})")
     write_began = time.perf_counter()

@@ -45,9 +45,20 @@ def postgres_bin_dir() -> Path:
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:
     """A port that nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    return free_tcp_ports(1, host)[0]
+
+
+def free_tcp_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports nobody listens on right now (all held while they are picked:
+    one probe after another may be handed the same port twice)."""
+    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind((host, 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 @dataclass(frozen=True)
