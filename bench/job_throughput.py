@@ -187,6 +187,15 @@ class _TimelineSource:
         self.timeline._cache.clear()  # keep one document in memory, not all
         return document
 
+    def fetch_if_changed(self, as_of: Any = None) -> dict[str, Any]:
+        return self.fetch(as_of)  # asked only at marks where the timeline changed
+
+    def forget(self) -> None:
+        """Nothing is remembered."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
 
 def phase_sample(spec: dict[str, Any]) -> dict[str, Any]:
     """What the primary's 10-minute sampler stores over [start, end), through the production

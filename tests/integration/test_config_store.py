@@ -50,15 +50,15 @@ def as_lists(history: ConfigHistory) -> list[dict[str, Any]]:
 
 
 def store_all(engine: sa.Engine, start: datetime, docs: list[dict[str, Any]],
-              base: SampleBase | None = None) -> SampleBase | None:
-    """Store `docs` ten minutes apart, as the sampler does (the base and the list hashes
-    carried across commits)."""
+              base: SampleBase | None = None, *, compact: bool = False) -> SampleBase | None:
+    """Store `docs` ten minutes apart, as a back-fill does (the base and the list hashes
+    carried across commits) or, `compact`, as the sampler does (a digests-only base)."""
     hashes = ListHashes()
     for k, doc in enumerate(docs):
         with engine.begin() as c:
             stored = store_sample(c, start + timedelta(minutes=10 * k), doc, "test", base=base,
-                                  hashes=hashes)
-        base = stored.base
+                                  hashes=None if compact else hashes)
+        base = stored.base.compact() if compact and stored.base is not None else stored.base
     return base
 
 
@@ -79,9 +79,9 @@ def check_read_back(engine: sa.Engine, start: datetime, docs: list[dict[str, Any
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(documents(), st.lists(st.sampled_from(["change", "same", "revert"]), min_size=1,
-                             max_size=5), st.data())
+                             max_size=5), st.booleans(), st.data())
 def test_edits_read_back_as_the_documents_they_stand_for(
-        lrm_engine: sa.Engine, first: dict[str, Any], steps: list[str],
+        lrm_engine: sa.Engine, first: dict[str, Any], steps: list[str], compact: bool,
         data: st.DataObject) -> None:
     docs = [padded(first)]
     for step in steps:
@@ -92,7 +92,7 @@ def test_edits_read_back_as_the_documents_they_stand_for(
         else:  # back to an earlier document: its row is shared, not stored again
             docs.append(copy.deepcopy(docs[0]))
     start = T0 + timedelta(days=next(_EXAMPLES))
-    store_all(lrm_engine, start, docs)
+    store_all(lrm_engine, start, docs, compact=compact)
     check_read_back(lrm_engine, start, docs)
 
 
@@ -116,6 +116,19 @@ def test_small_changes_are_stored_as_edits_of_a_full_document(lrm_engine: sa.Eng
     assert edit == [{"keep": [0, 5]}, {"add": [second["persons"][5]]}, {"keep": [6, 100]},
                     {"add": [person(30_000, 102)]}]
     check_read_back(lrm_engine, T0, [base, second, third])
+
+
+def test_a_compact_base_makes_the_same_edits(lrm_engine: sa.Engine) -> None:
+    base = padded({"tenants": [{"DBID": 101}], "persons": []})
+    edited = copy.deepcopy(base)
+    edited["persons"][3]["state"] = 2
+    store_all(lrm_engine, T0, [base, edited], compact=True)
+    with lrm_engine.connect() as c:
+        bodies = [stored_json(b) for b in c.execute(
+            sa.select(config_document.c.body).order_by(config_document.c.id)).scalars()]
+    assert bodies[1][DELTA]["changes"] == {"persons": {"ops": [
+        {"keep": [0, 3]}, {"add": [edited["persons"][3]]}, {"keep": [4, 100]}]}}
+    check_read_back(lrm_engine, T0, [base, edited])
 
 
 def test_objects_edited_in_place_are_found_position_by_position(lrm_engine: sa.Engine) -> None:

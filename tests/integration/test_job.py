@@ -239,3 +239,27 @@ def test_file_configuration_source(sim: Sim, lrm_db_url: str, lrm_engine: sa.Eng
     with lrm_engine.connect() as c:
         record = job_runs.recent_runs(c, 1)[0]
     assert record.error is not None and "absent.json" in record.error
+
+
+def test_sampler_keeps_no_document_and_stores_only_changes(sim: Sim, lrm_db_url: str,
+                                                           lrm_engine: sa.Engine) -> None:
+    """The 10-minute sampler keeps ETags and digests, not the document: an unchanged
+    configuration costs 304s and no row; a document stored meanwhile by someone else (the
+    other instance, after a switchover and back) is noticed and the gateway's is stored again."""
+    from lrm.job.pipeline import Pipeline
+
+    pipeline = Pipeline(settings_for(sim, lrm_db_url), lrm_engine)
+    marks = [datetime(2026, 11, 25, 8, 10 * k, tzinfo=UTC) for k in range(4)]
+    assert pipeline.sample_config(marks[0], fence=lambda _c: None)
+    assert not pipeline.sample_config(marks[1], fence=lambda _c: None)
+    base = pipeline._sampler.base
+    assert base is not None and base.lists is None  # digests only between samples
+    with lrm_engine.begin() as c:
+        other = dict(config_samples.samples_between(c, marks[0], marks[1])[0][1])
+        other["tenants"] = other["tenants"][:1]
+        config_samples.store_sample(c, marks[2], other, "lrm-b")
+    assert pipeline.sample_config(marks[3], fence=lambda _c: None)
+    with lrm_engine.connect() as c:
+        stored = [d for _, d in config_samples.samples_between(
+            c, marks[0], marks[3] + timedelta(minutes=1))]
+    assert len(stored) == 3 and stored[0] == stored[2] != stored[1] == other

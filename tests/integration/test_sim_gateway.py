@@ -143,3 +143,23 @@ def test_unchanged_lists_are_confirmed_with_304_and_reused_by_the_client(
     assert b["agent-groups"] is not a["agent-groups"] and b["agent-groups"] != a["agent-groups"]
     assert c == a
     assert b == dataset.timeline.document_at(move.at)
+
+
+def test_a_sampler_source_keeps_only_etags(gateway: ConfigGatewayServer,
+                                           dataset: SimDataset) -> None:
+    """`keep_lists=False`: nothing changed → None; one list changed → the whole document (the
+    unchanged lists read again), equal to the configuration in force."""
+    from lrm.sources.config import HttpConfigSource
+
+    move = next(c for c in dataset.timeline.changes if "moved" in c.what)
+    before, at = (datetime.fromtimestamp(t, UTC) for t in (move.at - 1, move.at))
+    source = HttpConfigSource(gateway.url, keep_lists=False)
+    try:
+        first = source.fetch_if_changed(before)
+        assert first == dataset.timeline.document_at(move.at - 1)
+        assert source.fetch_if_changed(before) is None
+        assert source.fetch_if_changed(at) == dataset.timeline.document_at(move.at)
+        source.forget()
+        assert source.fetch_if_changed(at) == dataset.timeline.document_at(move.at)
+    finally:
+        source.close()

@@ -83,15 +83,41 @@ class Pipeline:
         self.clock = clock
         self.catalogue: Catalogue = build_catalogue(
             [s.model_dump() for s in settings.sellable_items])
-        # The sampler's and the back-fill's configuration sources (each keeps the lists it
-        # read, so an unchanged list costs a `304 Not Modified`) and what each stored last.
-        self._sampler = _Sampling()
-        self._backfill = _Sampling()
+        # The sampler's and the back-fill's configuration sources and what each stored last.
+        # The sampler runs every 10 minutes for as long as the process is primary: it keeps
+        # only ETags and object digests between samples. A back-fill reads 144 marks a day
+        # in a row: it keeps the last document (unchanged lists cost a `304` and an identity
+        # check) until `release_backfill`.
+        self._sampler = _Sampling(keep_document=False)
+        self._backfill = _Sampling(keep_document=True)
 
     # ------------------------------------------------------------------ configuration
     def sample_config(self, mark: datetime, fence: Fence) -> bool:
-        """Take the configuration sample for `mark` (the primary's 10-minute sampler)."""
-        return self._store(self._sampler, mark, self._source(self._sampler).fetch(), fence)
+        """Take the configuration sample for `mark` (the primary's 10-minute sampler). Returns
+        True when a sample row was written."""
+        sampling = self._sampler
+        source = self._source(sampling)
+        document = source.fetch_if_changed()
+        if document is None:
+            # Nothing changed since this sampler's last sample. Unless another instance has
+            # stored one since (a switchover and back), the document in force is that one.
+            with self.engine.connect() as connection:
+                if (sampling.document_id is not None and sampling.document_id
+                        == config_samples.latest_sample_document(connection)):
+                    return False
+            source.forget()
+            document = source.fetch()
+        try:
+            return self._store(sampling, mark, document, fence)
+        except Exception:
+            source.forget()  # not stored: the next sample must not take it for stored
+            raise
+
+    def release_backfill(self) -> None:
+        """Forget the back-fill's document (the memory of a whole configuration)."""
+        if self._backfill.source is not None:
+            self._backfill.source.close()
+        self._backfill = _Sampling(keep_document=True)
 
     def _source(self, sampling: _Sampling) -> ConfigSource:
         if sampling.source is None:
@@ -99,7 +125,7 @@ class Pipeline:
             if section is None:
                 raise SourceError("no [config_source] is configured: lrm cannot tell tenants, "
                                   "places and DNs apart", source="config")
-            sampling.source = open_config_source(section)
+            sampling.source = open_config_source(section, keep_lists=sampling.keep_document)
         return sampling.source
 
     def _store(self, sampling: _Sampling, mark: datetime, document: Document,
@@ -107,11 +133,15 @@ class Pipeline:
         """Store `document` as the sample at `mark` (when it differs from the one in force)."""
         with self.engine.begin() as connection:
             fence(connection)
-            stored = config_samples.store_sample(connection, mark, document,
-                                                 self.settings.lrm.instance_id,
-                                                 base=sampling.base, hashes=sampling.hashes)
+            stored = config_samples.store_sample(
+                connection, mark, document, self.settings.lrm.instance_id, base=sampling.base,
+                hashes=sampling.hashes if sampling.keep_document else None)
         # Only now committed: later samples may be stored as edits of this one.
-        sampling.base, sampling.last = stored.base, (mark, document)
+        sampling.document_id = stored.document_id
+        if sampling.keep_document:
+            sampling.base, sampling.last = stored.base, (mark, document)
+        else:
+            sampling.base = stored.base.compact() if stored.base is not None else None
         return stored.written
 
     def _sample_if_unsampled(self, day: BusinessDay, fence: Fence) -> None:
@@ -332,8 +362,10 @@ class Pipeline:
 class _Sampling:
     """A configuration source and what was last stored (or found in force) from it."""
 
+    keep_document: bool
     source: ConfigSource | None = None
     base: config_samples.SampleBase | None = None
+    document_id: int | None = None
     hashes: config_samples.ListHashes = field(default_factory=config_samples.ListHashes)
     last: tuple[datetime, Document] | None = None
 

@@ -66,13 +66,16 @@ class NightlyJob:
         holder = f"{self.instance_id}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         outcomes: list[DateOutcome] = []
         with self._job_lock(holder, epoch, cancel):
-            for business_date in dates:
-                if cancel.is_set():
-                    break
-                outcome = self._run_one(business_date, trigger, epoch, holder, cancel)
-                outcomes.append(outcome)
-                if outcome.status in ("fenced", "cancelled"):
-                    break
+            try:
+                for business_date in dates:
+                    if cancel.is_set():
+                        break
+                    outcome = self._run_one(business_date, trigger, epoch, holder, cancel)
+                    outcomes.append(outcome)
+                    if outcome.status in ("fenced", "cancelled"):
+                        break
+            finally:
+                self.pipeline.release_backfill()
         return outcomes
 
     # ------------------------------------------------------------------ one date

@@ -138,28 +138,53 @@ class _BaseList:
 @dataclass(frozen=True)
 class SampleBase:
     """A stored document this process holds: later samples are stored as its edits. `depth` is
-    the number of edits between it and a full document (0: full). Its lists are not modified
-    (they are usually the very lists the configuration source keeps)."""
+    the number of edits between it and a full document (0: full).
+
+    A base holds the document's lists themselves (`lists`; not modified, usually the very lists
+    the configuration source keeps), so that an unchanged list is recognised by identity and
+    in-place edits position by position — fast, for a back-fill's many samples — or, in its
+    `compact` form, only a digest per object (16 bytes instead of the object: what a
+    long-running sampler keeps between two samples)."""
 
     document_id: int
     depth: int
-    document: Mapping[str, Any]
+    values: Mapping[str, Any]  # the document's keys that are not lists
+    lists: Mapping[str, list[Any]] | None
     _digest_index: dict[str, _BaseList] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, document_id: int, document: Mapping[str, Any], depth: int = 0) -> SampleBase:
+        return cls(document_id, depth,
+                   {k: v for k, v in document.items() if not isinstance(v, list)},
+                   {k: v for k, v in document.items() if isinstance(v, list)})
+
+    def compact(self) -> SampleBase:
+        """This base with a digest per object instead of the lists."""
+        if self.lists is None:
+            return self
+        return SampleBase(self.document_id, self.depth, self.values, None,
+                          {k: self.digest_index(k) for k in self.lists})
+
+    def keys(self) -> set[str]:
+        return {*self.values, *(self.lists if self.lists is not None else self._digest_index)}
 
     def digest_index(self, key: str) -> _BaseList:
         """The key's list indexed by object digests (made on first need: matching by digests
         is only needed when objects were added or removed)."""
         if key not in self._digest_index:
-            self._digest_index[key] = _BaseList.of(_Digests.of(self.document[key]))
+            assert self.lists is not None
+            self._digest_index[key] = _BaseList.of(_Digests.of(self.lists[key]))
         return self._digest_index[key]
 
 
 @dataclass(frozen=True)
 class StoredSample:
-    """What `store_sample` did: `written` (a sample row was written) and the base to pass to
-    the next call once this transaction has committed."""
+    """What `store_sample` did: `written` (a sample row was written), the document in force at
+    the sample's time, and the base to pass to the next call once this transaction has
+    committed."""
 
     written: bool
+    document_id: int
     base: SampleBase | None
 
 
@@ -232,33 +257,38 @@ def _delta(base: SampleBase, document: Mapping[str, Any]) -> dict[str, Any] | No
     changes: dict[str, Any] = {}
     new_objects = 0
     total = 0
+    base_keys = base.keys()
     for key, value in document.items():
-        old = base.document.get(key)
         if not isinstance(value, list):
-            if key not in base.document or isinstance(old, list) or old != value:
+            if key not in base.values or base.values[key] != value:
                 changes[key] = {"value": value}
             continue
         total += len(value)
-        if value is old:
-            continue
-        if not isinstance(old, list):
+        if key not in base_keys or key in base.values:
             changes[key] = {"value": value}
             new_objects += len(value)
             continue
+        old = base.lists[key] if base.lists is not None else None
+        if value is old:
+            continue
         # Objects edited in place (the usual change) are found position by position; else
-        # (objects added or removed) objects are matched by digest wherever they are.
-        at = changed_positions(old, value) if len(value) == len(old) else None
+        # (objects added or removed, or a compact base) objects are matched by digest
+        # wherever they are.
+        at = (changed_positions(old, value) if old is not None and len(value) == len(old)
+              else None)
         if at is not None and len(at) <= DELTA_MAX_SHARE * len(value):
             if at:
                 changes[key] = {"ops": _ops_in_place(value, at)}
                 new_objects += len(at)
-        else:
-            ops, added = _ops(base.digest_index(key), value, _Digests.of(value))
+            continue
+        index, digests = base.digest_index(key), _Digests.of(value)
+        if not index.digests.equals(digests):
+            ops, added = _ops(index, value, digests)
             changes[key] = {"ops": ops}
             new_objects += added
     if new_objects > min(DELTA_MAX_OBJECTS, DELTA_MAX_SHARE * max(total, 1)):
         return None
-    removed = sorted(k for k in base.document if k not in document)
+    removed = sorted(k for k in base_keys if k not in document)
     return {DELTA: {"base": base.document_id, "changes": changes, "removed": removed}}
 
 
@@ -282,8 +312,8 @@ def store_sample(connection: sa.Connection, taken_at: datetime, document: Docume
             # (rather than storing the next change in full, a second full document to read).
             depth = _depth(connection, int(in_force.id))
             if depth < MAX_DEPTH:
-                base = SampleBase(int(in_force.id), depth, document)
-        return StoredSample(False, base)
+                base = SampleBase.of(int(in_force.id), document, depth)
+        return StoredSample(False, int(in_force.id), base)
     document_id = connection.execute(
         sa.select(config_document.c.id).where(config_document.c.content_hash == digest)
     ).scalar()
@@ -306,7 +336,7 @@ def store_sample(connection: sa.Connection, taken_at: datetime, document: Docume
                 sa.select(config_document.c.id).where(config_document.c.content_hash == digest)
             ).scalar_one()
         elif stored is None:
-            next_base = SampleBase(document_id, 0, document)
+            next_base = SampleBase.of(document_id, document)
 
     connection.execute(insert(config_sample).values(
         taken_at=taken_at, document_id=document_id, instance_id=instance_id,
@@ -314,7 +344,14 @@ def store_sample(connection: sa.Connection, taken_at: datetime, document: Docume
     ).on_conflict_do_update(index_elements=["taken_at"],
                             set_={"document_id": document_id, "instance_id": instance_id}))
     _refresh_names(connection, document)
-    return StoredSample(True, next_base)
+    return StoredSample(True, int(document_id), next_base)
+
+
+def latest_sample_document(connection: sa.Connection) -> int | None:
+    """The document of the latest sample (None before the first)."""
+    found = connection.execute(sa.select(config_sample.c.document_id)
+                               .order_by(config_sample.c.taken_at.desc()).limit(1)).scalar()
+    return None if found is None else int(found)
 
 
 def _pack(value: Mapping[str, Any]) -> bytes:
