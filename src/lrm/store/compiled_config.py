@@ -4,7 +4,7 @@ A provider's document is large (half a million persons make a 160 MB JSON docume
 nightly job needs only a few attributes of each object. When a full document is stored, those
 attributes (`SECTION_KEYS`, `ANNEX_KEYS`) are written beside it as named arrays: integer
 attributes as the `int_column` the parsers would make, the others (switch types, media,
-desktops, group members) as their JSON text. The layout is a JSON header (name, dtype, shape,
+desktops, group members) as their JSON text. The layout is a JSON header (name, dtype, length,
 offset of each array) followed by the arrays' bytes, so that reading is `np.frombuffer` views
 (no copy, no checksum pass as `.npz` would make). Reading it back is a few array loads instead of
 parsing the JSON, and it does not depend on the vocabulary: the parsers run on it as on the
