@@ -75,6 +75,10 @@ def aggregate(values: Iterable[DailyValue], granularity: Granularity,
               week_start: str = "monday") -> list[tuple[date, DailyValue]]:
     """(period_start, the winning daily value) per (subject, item, period): the maximum daily
     value, the latest day on ties. Sorted by subject, item, period."""
+    if granularity == "day":
+        # Every (subject, item, day) has one daily value: nothing to choose between.
+        ordered = sorted(values, key=lambda v: (v.subject_id, v.item_id, v.business_date))
+        return [(value.business_date, value) for value in ordered]
     best: dict[tuple[int, int, date], DailyValue] = {}
     for value in values:
         key = (value.subject_id, value.item_id,
@@ -87,14 +91,14 @@ def aggregate(values: Iterable[DailyValue], granularity: Granularity,
 
 
 def _limit_columns(limits: dict[tuple[int, int], Limits], subject_id: int, item_id: int,
-                   day: date, peak_value: int) -> dict[str, object]:
+                   day: date, peak_value: int) -> tuple[int | None, str | None, bool]:
+    """(limit, limit_effective_date, over_limit)."""
     history = limits.get((subject_id, item_id))
     found = history.in_force(day) if history else None
     if found is None:
-        return {"limit": None, "limit_effective_date": None, "over_limit": False}
+        return None, None, False
     quantity, effective = found
-    return {"limit": quantity, "limit_effective_date": effective.isoformat(),
-            "over_limit": peak_value > quantity}
+    return quantity, effective.isoformat(), peak_value > quantity
 
 
 def _subject_columns(subject: Subject, level: str) -> dict[str, object]:
@@ -133,17 +137,17 @@ def daily_rows(values: Iterable[DailyValue], *, level: str, granularity: Granula
             subject = subjects.get(value.subject_id,
                                    Subject(value.subject_id, str(value.subject_id)))
             columns = subject_columns[value.subject_id] = _subject_columns(subject, level)
-        rows.append({
-            **columns,
-            "item_id": value.item_id,
-            "item_name": item_names.get(value.item_id, str(value.item_id)),
-            "period_start": start.isoformat(),
-            "weekday": _WEEKDAY_NAMES[start.weekday()] if granularity == "day" else None,
-            "peak_time": peak_text,
-            "peak_value": value.peak_value,
-            **_limit_columns(limits, value.subject_id, value.item_id, value.business_date,
-                             value.peak_value),
-        })
+        limit, effective, over = _limit_columns(limits, value.subject_id, value.item_id,
+                                                value.business_date, value.peak_value)
+        row = columns.copy()
+        row["item_id"] = value.item_id
+        row["item_name"] = item_names.get(value.item_id, str(value.item_id))
+        row["period_start"] = start.isoformat()
+        row["weekday"] = _WEEKDAY_NAMES[start.weekday()] if granularity == "day" else None
+        row["peak_time"] = peak_text
+        row["peak_value"] = value.peak_value
+        row["limit"], row["limit_effective_date"], row["over_limit"] = limit, effective, over
+        rows.append(row)
     return rows
 
 
@@ -168,14 +172,15 @@ def detailed_rows(series: Iterable[MinuteSeries], *, level: str, zone: ZoneInfo,
                  "item_name": item_names.get(one.item_id, str(one.item_id))}
         for minute, value in enumerate(one.peaks):
             local = (one.day_start + timedelta(minutes=minute)).astimezone(zone)
+            limit, effective, over = _limit_columns(limits, one.subject_id, one.item_id,
+                                                    one.business_date, int(value))
             rows.append({
                 **fixed,
                 "period_start": local.strftime("%Y-%m-%d %H:%M"),
                 "weekday": None,
                 "peak_time": local.strftime("%H:%M"),
                 "peak_value": int(value),
-                **_limit_columns(limits, one.subject_id, one.item_id, one.business_date,
-                                 int(value)),
+                "limit": limit, "limit_effective_date": effective, "over_limit": over,
             })
     return rows
 
