@@ -225,6 +225,22 @@ def test_a_new_process_continues_from_the_document_in_force(lrm_engine: sa.Engin
     check_read_back(lrm_engine, T0, docs)
 
 
+def test_an_edit_of_a_section_spelt_otherwise_reads_back_exactly(lrm_engine: sa.Engine) -> None:
+    """A base whose agent groups are under `agentGroups` (a spelling the parsers accept): an
+    edit of that list must not be patched onto the canonical section as if nothing changed."""
+    base = padded({"tenants": [{"DBID": 101}], "persons": []})
+    base["agentGroups"] = [{"DBID": 7000 + k, "tenantDBID": 101, "members": [20_000 + k]}
+                           for k in range(100)]
+    moved = copy.deepcopy(base)
+    moved["agentGroups"][5]["members"] = [20_006]
+    store_all(lrm_engine, T0, [base, moved])
+    with lrm_engine.connect() as c:
+        bodies = [stored_json(b) for b in c.execute(
+            sa.select(config_document.c.body).order_by(config_document.c.id)).scalars()]
+    assert "agentGroups" in bodies[1][DELTA]["changes"]  # stored as an edit
+    check_read_back(lrm_engine, T0, [base, moved])
+
+
 def test_documents_without_a_compiled_form_are_read_from_their_json(
         lrm_engine: sa.Engine) -> None:
     """Documents stored before documents were compiled (and the edits of them) read back the

@@ -536,15 +536,16 @@ class _SectionReader:
     def _read_delta(self, document_id: int, delta: Mapping[str, Any]) -> _Loaded:
         base = self._load(int(delta["base"]))
         changes: Mapping[str, Any] = delta["changes"]
+        # Patched only when every change edits a list under its canonical name; anything else
+        # (a key spelt otherwise, which a parser may read as a section, a whole value, a
+        # removed key) is read from the objects.
         if (not base.compiled or delta["removed"]
-                or any("ops" not in changes[k] for k in changes if k in SECTIONS)):
+                or any(k not in SECTIONS or "ops" not in changes[k] for k in changes)):
             return self._read_objects(document_id)
         sections = dict(base.sections)
         for key, change in changes.items():
-            if key in SECTIONS:
-                ops = [Keep(*op["keep"]) if "keep" in op else op["add"]
-                       for op in change["ops"]]
-                sections[key] = patch_section(base.sections[key], ops, self.vocabulary)
+            ops = [Keep(*op["keep"]) if "keep" in op else op["add"] for op in change["ops"]]
+            sections[key] = patch_section(base.sections[key], ops, self.vocabulary)
         return _Loaded(sections, compiled=True)
 
     def _read_objects(self, document_id: int) -> _Loaded:
