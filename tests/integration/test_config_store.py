@@ -20,7 +20,7 @@ from lrm.domain.config import ConfigHistory, build_config_history
 from lrm.domain.vocabulary import Vocabulary
 from lrm.store import config_samples
 from lrm.store.config_samples import DELTA, HistoryLoader, ListHashes, SampleBase, store_sample
-from lrm.store.schema import config_document
+from lrm.store.schema import config_document, config_sample
 from tests.strategies import changed, documents, person
 
 VOCABULARY_MEDIA = ("chat", "email", "sms")
@@ -252,3 +252,22 @@ def test_documents_without_a_compiled_form_are_read_from_their_json(
     with lrm_engine.begin() as c:
         assert c.execute(sa.update(config_document).values(compiled=None)).rowcount == 2
     check_read_back(lrm_engine, T0, [base, second])
+
+
+def test_a_base_is_used_only_while_its_row_holds_the_same_document(
+        lrm_engine: sa.Engine) -> None:
+    """A database recreated or restored hands out the same ids with other content: a base
+    held from before must then not be edited against (the change is stored in full)."""
+    base_doc = padded({"tenants": [{"DBID": 101}], "persons": []})
+    base = store_all(lrm_engine, T0, [base_doc])
+    assert base is not None
+    impostor = padded({"tenants": [{"DBID": 999}], "persons": []})
+    with lrm_engine.begin() as c:
+        c.execute(sa.delete(config_sample))
+        c.execute(sa.update(config_document).where(config_document.c.id == base.document_id)
+                  .values(content_hash="another document", body=zlib.compress(
+                      json.dumps(impostor).encode()), compiled=None))
+    edited = copy.deepcopy(base_doc)
+    edited["persons"][0]["state"] = 2
+    store_all(lrm_engine, T0, [edited], base=base)
+    check_read_back(lrm_engine, T0, [edited])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -9,14 +10,14 @@ import pytest
 import sqlalchemy as sa
 
 from lrm.domain.errors import FencedError
-from lrm.store.results import DayResults, LevelResults, purge_minutes, replace_day
+from lrm.store.results import DayWriter, LevelResults, purge_minutes
 from lrm.store.schema import usage_daily, usage_minute
 
 DAY = date(2026, 11, 24)
 START = int(datetime(2026, 11, 24, tzinfo=UTC).timestamp())
 
 
-def results(value: int, items: tuple[int, ...] = (1, 2)) -> DayResults:
+def results(value: int, items: tuple[int, ...] = (1, 2)) -> list[LevelResults]:
     n = len(items)
     peaks = np.zeros((n * 2, 1440), dtype=np.int32)
     peaks[:, 600] = value
@@ -30,7 +31,16 @@ def results(value: int, items: tuple[int, ...] = (1, 2)) -> DayResults:
         level="system", subject_ids=np.array([0], dtype=np.int64),
         item_ids=np.array([200], dtype=np.int64), daily_value=np.array([0], dtype=np.int64),
         peak_minute=np.array([-1], dtype=np.int64), minute_peaks=None)
-    return DayResults(DAY, START, 1440, [tenant, system])
+    return [tenant, system]
+
+
+def replace_day(connection: sa.Connection, levels: list[LevelResults], run_id: int,
+                before_commit: Callable[[sa.Connection], None]) -> None:
+    """What a job run does in its transaction: every block, then the fences."""
+    writer = DayWriter(connection, DAY, START, run_id)
+    for block in levels:
+        writer.write(block)
+    before_commit(connection)
 
 
 def no_fence(connection: sa.Connection) -> None:

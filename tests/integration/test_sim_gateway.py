@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import httpx
 import pytest
 
 from lrm.sim.gateway import ConfigGatewayServer
+from lrm.sim.httpserver import HttpService, Request, Response
 from lrm.sim.model import SimDataset, SimParams, generate
 from lrm.sim.timeline import CONFIG_KEYS, iso_utc
 
@@ -163,3 +168,47 @@ def test_a_sampler_source_keeps_only_etags(gateway: ConfigGatewayServer,
         assert source.fetch_if_changed(at) == dataset.timeline.document_at(move.at)
     finally:
         source.close()
+
+
+class _FlakyGateway:
+    """A gateway (real HTTP) whose lists carry ETags and whose `fail` list answers 500."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.fail: str | None = None
+
+    def respond(self, request: Request) -> Response:
+        key = request.path.removeprefix("/cfg/")
+        if key == self.fail:
+            return Response(500, b'{"error": "down"}')
+        body = json.dumps(self.document[key]).encode()
+        etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+        if request.headers.get("if-none-match") == etag:
+            return Response(304, b"", headers={"ETag": etag})
+        return Response(200, body, headers={"ETag": etag})
+
+
+def test_a_fetch_that_fails_halfway_forgets_every_etag(dataset: SimDataset) -> None:
+    """Lists read before a failing one must not count as seen: after the failure, a fetch
+    whose answers are all 304 would otherwise report "nothing changed" and the change read
+    just before the failure would never be stored."""
+    from lrm.domain.errors import SourceError
+    from lrm.sources.config import HttpConfigSource
+
+    app = _FlakyGateway(copy.deepcopy(dataset.config))
+    service = HttpService(app).start()
+    try:
+        source = HttpConfigSource(service.url("/cfg"), keep_lists=False)
+        try:
+            assert source.fetch_if_changed() == app.document
+            app.document["persons"] = app.document["persons"][1:]   # a change ...
+            app.fail = "agent-groups"                                # ... and a failure
+            with pytest.raises(SourceError, match="500"):
+                source.fetch_if_changed()
+            app.fail = None
+            assert source.fetch_if_changed() == app.document        # not None: re-read
+            assert source.fetch_if_changed() is None
+        finally:
+            source.close()
+    finally:
+        service.close()

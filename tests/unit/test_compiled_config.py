@@ -13,7 +13,8 @@ from lrm.domain.vocabulary import Vocabulary
 from lrm.store.compiled_config import compile_document, compiled_sections
 from tests.strategies import documents
 
-ODD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 2**40), st.text(max_size=3),
+ODD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 2**40), st.just(10**20),
+                       st.text(max_size=3),
                        st.floats(allow_nan=False), st.lists(st.integers(-2, 5), max_size=3))
 
 

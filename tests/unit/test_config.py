@@ -120,3 +120,13 @@ def test_incremental_parsing_equals_parsing_each_document_afresh(
         if d != previous:  # equal consecutive documents are merged
             kept.append(f)
     assert [as_lists(i) for i in history.indexes] == [as_lists(i) for i in kept]
+
+
+def test_integers_beyond_64_bits_are_malformed_not_fatal() -> None:
+    """A value no int64 holds (as an attribute or a DBID) reads as malformed (-1)."""
+    doc: dict[str, Any] = {"tenants": [{"DBID": 101}],
+                           "persons": [person(1001, 101), {"DBID": 10**20, "tenantDBID": 101},
+                                       {**person(1002, 101), "state": 10**20}]}
+    idx = build_config_index(doc, Vocabulary())
+    assert idx.person_ids.tolist() == [1001, 1002]
+    assert idx.person_enabled.tolist() == [True, False]

@@ -80,10 +80,11 @@ class ReportCache:
             self._entries.move_to_end(key)
             return entry[1]
 
-    def put(self, key: Hashable, value: Any) -> None:
+    def put(self, key: Hashable, value: Any, version: tuple[Any, ...]) -> None:
+        """Keep `value`, built from the data as of `version` (read *before* building it: data
+        that changed during the build must not be tagged with the newer version)."""
         if not self.enabled:
             return
-        version = self.version()
         with self._lock:
             self._entries[key] = (version, value)
             self._entries.move_to_end(key)

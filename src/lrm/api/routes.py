@@ -123,6 +123,7 @@ async def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
 
 def _build(ctx: Ctx, key: tuple[ReportRequest, bool]) -> tuple[bytes, str, dict[str, str]]:
     """The rendered report for a cache key (from the cache when still current)."""
+    version = ctx.reports.version()
     cached: tuple[bytes, str, dict[str, str]] | None = ctx.reports.get(key)
     if cached is not None:
         return cached
@@ -138,7 +139,7 @@ def _build(ctx: Ctx, key: tuple[ReportRequest, bool]) -> tuple[bytes, str, dict[
         body = ReportDocument.model_validate(as_document(report)).model_dump_json(
             by_alias=True)
         cached = (body.encode(), "application/json", {})
-    ctx.reports.put(key, cached)
+    ctx.reports.put(key, cached, version)
     return cached
 
 

@@ -35,17 +35,18 @@ from lrm.domain._arrays import (
 )
 from lrm.domain.vocabulary import MISSING, Vocabulary
 
-_MAX_DBID = (1 << 31) - 1
+MAX_DBID = _MAX_DBID = (1 << 31) - 1  # ids are int4 in the LRM DB
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 def _int(value: object) -> int:
-    """A DBID-like integer, or -1 when absent or malformed."""
+    """A DBID-like integer, or -1 when absent or malformed (or beyond 64 bits)."""
     if isinstance(value, bool):
         return -1
-    if isinstance(value, int):
-        return value
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+        value = int(value.strip())
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value <= _INT64_MAX else -1
     return -1
 
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -97,17 +98,18 @@ class Pipeline:
         True when a sample row was written."""
         sampling = self._sampler
         source = self._source(sampling)
-        document = source.fetch_if_changed()
-        if document is None:
-            # Nothing changed since this sampler's last sample. Unless another instance has
-            # stored one since (a switchover and back), the document in force is that one.
-            with self.engine.connect() as connection:
-                if (sampling.document_id is not None and sampling.document_id
-                        == config_samples.latest_sample_document(connection)):
-                    return False
-            source.forget()
-            document = source.fetch()
         try:
+            document = source.fetch_if_changed()
+            if document is None:
+                # Nothing changed since this sampler's last sample. Unless another instance
+                # has stored one since (a switchover and back), the document in force is that
+                # one.
+                with self.engine.connect() as connection:
+                    if (sampling.document is not None and sampling.document
+                            == config_samples.latest_sample_document(connection)):
+                        return False
+                source.forget()
+                document = source.fetch()
             return self._store(sampling, mark, document, fence)
         except Exception:
             source.forget()  # not stored: the next sample must not take it for stored
@@ -137,7 +139,7 @@ class Pipeline:
                 connection, mark, document, self.settings.lrm.instance_id, base=sampling.base,
                 hashes=sampling.hashes if sampling.keep_document else None)
         # Only now committed: later samples may be stored as edits of this one.
-        sampling.document_id = stored.document_id
+        sampling.document = stored.document
         if sampling.keep_document:
             sampling.base, sampling.last = stored.base, (mark, document)
         else:
@@ -196,7 +198,7 @@ class Pipeline:
         # configuration, then the GVP peaks (which need the configuration's tenants), also in
         # the background. Each stage's timing is its own duration, so stages may add up to
         # more than the run.
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lrm-job") as background:
+        with _BackgroundWork(max_workers=2, thread_name_prefix="lrm-job") as background:
             timer.check()
             reading = background.submit(_timed, read_all_idbs, self.settings.icon, day.start_ts,
                                         day.end_ts, now_ts + FUTURE_TOLERANCE_S)
@@ -358,6 +360,18 @@ class Pipeline:
         return blocks
 
 
+class _BackgroundWork(ThreadPoolExecutor):
+    """The run's background reads. Leaving with an exception (a failure, a cancel) does not
+    wait for them: nobody needs their results any more, and the fences stop anything a
+    stale run could write."""
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> Literal[False]:
+        failed = exc_type is not None
+        self.shutdown(wait=not failed, cancel_futures=failed)
+        return False
+
+
 @dataclass
 class _Sampling:
     """A configuration source and what was last stored (or found in force) from it."""
@@ -365,7 +379,7 @@ class _Sampling:
     keep_document: bool
     source: ConfigSource | None = None
     base: config_samples.SampleBase | None = None
-    document_id: int | None = None
+    document: config_samples.StoredDocument | None = None  # in force after the last store
     hashes: config_samples.ListHashes = field(default_factory=config_samples.ListHashes)
     last: tuple[datetime, Document] | None = None
 

@@ -90,16 +90,27 @@ class HttpConfigSource:
     def _fetch(self, as_of: datetime | None, *, conditional: bool) -> Document | None:
         params = {} if as_of is None else {
             "as_of": as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        lists = {key: self._read(key, params, conditional=conditional) for key in DOCUMENT_KEYS}
-        if all(value is None for value in lists.values()):
-            return None
-        document: Document = {}
-        for key, value in lists.items():
-            # A list confirmed with 304 but not kept: read it after all.
-            whole = value if value is not None else self._read(key, params, conditional=False)
-            assert whole is not None
-            document[key] = whole
+        try:
+            lists = {key: self._read(key, params, conditional=conditional)
+                     for key in DOCUMENT_KEYS}
+            if all(value is None for value in lists.values()):
+                return None
+            document: Document = {}
+            for key, value in lists.items():
+                # A list confirmed with 304 but not kept: read it after all.
+                document[key] = value if value is not None else self._read_whole(key, params)
+        except SourceError:
+            # Some lists were read, others not: their ETags must not say "seen" next time.
+            self.forget()
+            raise
         return document
+
+    def _read_whole(self, key: str, params: dict[str, str]) -> list[Any]:
+        whole = self._read(key, params, conditional=False)
+        if whole is None:
+            raise SourceError(f"configuration gateway {self.url}: {key} answered 304 to a "
+                              "request without If-None-Match", source=SOURCE)
+        return whole
 
     def _read(self, key: str, params: dict[str, str], *,
               conditional: bool) -> list[Any] | None:

@@ -28,10 +28,10 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from lrm.domain.config import (
+    MAX_DBID,
     SECTIONS,
     ConfigHistory,
     HistoryBuilder,
@@ -48,6 +49,7 @@ from lrm.domain.config import (
     RawSection,
     changed_positions,
     document_sections,
+    int_column,
     parse_section,
     patch_section,
 )
@@ -73,18 +75,22 @@ def _canonical(value: object) -> str:
 
 
 def enabled_agent_count(document: Mapping[str, Any]) -> int:
-    return len(_valid_objects(document_sections(document)["persons"],
-                              lambda p: p.get("isAgent") == 2 and p.get("state") == 1))
+    """Enabled agents (isAgent 2, state 1), read as the counting core reads them."""
+    persons = [p for _, p in _valid_objects(document_sections(document)["persons"])]
+    return int(np.count_nonzero((_attribute(persons, "isAgent") == 2)
+                                & (_attribute(persons, "state") == 1)))
 
 
-def _valid_objects(objects: list[Any],
-                   keep: Callable[[Mapping[str, Any]], bool] = lambda _: True
-                   ) -> list[Mapping[str, Any]]:
-    """The objects with a positive integer DBID, the later one of a repeated DBID (as the
-    counting core reads them: a malformed object never stops a sample from being stored)."""
-    by_id = {o["DBID"]: o for o in objects
-             if isinstance(o, Mapping) and type(o.get("DBID")) is int and 0 < o["DBID"] < 2**31}
-    return [o for o in by_id.values() if keep(o)]
+def _attribute(objects: list[Mapping[str, Any]], key: str) -> npt.NDArray[np.int64]:
+    return int_column([o.get(key) for o in objects])
+
+
+def _valid_objects(objects: list[Any]) -> list[tuple[int, Mapping[str, Any]]]:
+    """(DBID, object) of the objects with a valid DBID, the later one of a repeated DBID — as
+    the counting core reads them (a malformed object never stops a sample from being stored)."""
+    ids = int_column([o.get("DBID") if isinstance(o, Mapping) else None for o in objects])
+    by_id = {i: o for i, o in zip(ids.tolist(), objects, strict=True) if 0 < i <= MAX_DBID}
+    return list(by_id.items())
 
 
 # =============================================================================== storing
@@ -147,14 +153,16 @@ class SampleBase:
     long-running sampler keeps between two samples)."""
 
     document_id: int
+    content_hash: str  # with the id: the very document (ids repeat in a recreated database)
     depth: int
     values: Mapping[str, Any]  # the document's keys that are not lists
     lists: Mapping[str, list[Any]] | None
     _digest_index: dict[str, _BaseList] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def of(cls, document_id: int, document: Mapping[str, Any], depth: int = 0) -> SampleBase:
-        return cls(document_id, depth,
+    def of(cls, stored: StoredDocument, document: Mapping[str, Any],
+           depth: int = 0) -> SampleBase:
+        return cls(stored.id, stored.content_hash, depth,
                    {k: v for k, v in document.items() if not isinstance(v, list)},
                    {k: v for k, v in document.items() if isinstance(v, list)})
 
@@ -162,7 +170,7 @@ class SampleBase:
         """This base with a digest per object instead of the lists."""
         if self.lists is None:
             return self
-        return SampleBase(self.document_id, self.depth, self.values, None,
+        return SampleBase(self.document_id, self.content_hash, self.depth, self.values, None,
                           {k: self.digest_index(k) for k in self.lists})
 
     def keys(self) -> set[str]:
@@ -184,8 +192,13 @@ class StoredSample:
     committed."""
 
     written: bool
-    document_id: int
+    document: StoredDocument
     base: SampleBase | None
+
+
+class StoredDocument(NamedTuple):
+    id: int
+    content_hash: str
 
 
 class ListHashes:
@@ -312,15 +325,16 @@ def store_sample(connection: sa.Connection, taken_at: datetime, document: Docume
             # (rather than storing the next change in full, a second full document to read).
             depth = _depth(connection, int(in_force.id))
             if depth < MAX_DEPTH:
-                base = SampleBase.of(int(in_force.id), document, depth)
-        return StoredSample(False, int(in_force.id), base)
+                base = SampleBase.of(StoredDocument(int(in_force.id), digest), document, depth)
+        return StoredSample(False, StoredDocument(int(in_force.id), digest), base)
     document_id = connection.execute(
         sa.select(config_document.c.id).where(config_document.c.content_hash == digest)
     ).scalar()
-    if base is not None and (base.depth >= MAX_DEPTH or connection.execute(
+    if base is not None and connection.execute(
             sa.select(config_document.c.id).where(
-                config_document.c.id == base.document_id)).first() is None):
-        base = None  # too far from a full document, or not in this database (recreated)
+                config_document.c.id == base.document_id,
+                config_document.c.content_hash == base.content_hash)).first() is None:
+        base = None  # not in this database (recreated or restored since)
     next_base = base
     if document_id is None:
         stored = _delta(base, document) if base is not None else None
@@ -336,7 +350,7 @@ def store_sample(connection: sa.Connection, taken_at: datetime, document: Docume
                 sa.select(config_document.c.id).where(config_document.c.content_hash == digest)
             ).scalar_one()
         elif stored is None:
-            next_base = SampleBase.of(document_id, document)
+            next_base = SampleBase.of(StoredDocument(document_id, digest), document)
 
     connection.execute(insert(config_sample).values(
         taken_at=taken_at, document_id=document_id, instance_id=instance_id,
@@ -344,14 +358,16 @@ def store_sample(connection: sa.Connection, taken_at: datetime, document: Docume
     ).on_conflict_do_update(index_elements=["taken_at"],
                             set_={"document_id": document_id, "instance_id": instance_id}))
     _refresh_names(connection, document)
-    return StoredSample(True, int(document_id), next_base)
+    return StoredSample(True, StoredDocument(int(document_id), digest), next_base)
 
 
-def latest_sample_document(connection: sa.Connection) -> int | None:
+def latest_sample_document(connection: sa.Connection) -> StoredDocument | None:
     """The document of the latest sample (None before the first)."""
-    found = connection.execute(sa.select(config_sample.c.document_id)
-                               .order_by(config_sample.c.taken_at.desc()).limit(1)).scalar()
-    return None if found is None else int(found)
+    found = connection.execute(
+        sa.select(config_document.c.id, config_document.c.content_hash)
+        .join(config_sample, config_sample.c.document_id == config_document.c.id)
+        .order_by(config_sample.c.taken_at.desc()).limit(1)).first()
+    return None if found is None else StoredDocument(int(found.id), found.content_hash)
 
 
 def _pack(value: Mapping[str, Any]) -> bytes:
@@ -380,17 +396,20 @@ def _depth(connection: sa.Connection, document_id: int) -> int:
 
 def _refresh_names(connection: sa.Connection, document: Document) -> None:
     sections = document_sections(document)
-    tenants = [{"id": t["DBID"], "name": str(t.get("name", t["DBID"]))}
-               for t in _valid_objects(sections["tenants"])]
+    tenants = [{"id": i, "name": str(t.get("name", i))}
+               for i, t in _valid_objects(sections["tenants"])]
     if tenants:
         stmt = insert(tenant).values(tenants)
         connection.execute(stmt.on_conflict_do_update(
             index_elements=["id"], set_={"name": stmt.excluded.name, "updated_at": sa.func.now()}))
-    groups = [{"kind": kind.removesuffix("s").replace("-", "_"), "id": g["DBID"],
-               "tenant_id": tenant_id if type(tenant_id := g.get("tenantDBID")) is int else 0,
-               "name": str(g.get("name", g["DBID"]))}
-              for kind in ("agent-groups", "place-groups")
-              for g in _valid_objects(sections[kind])]
+    groups = []
+    for kind in ("agent-groups", "place-groups"):
+        objects = _valid_objects(sections[kind])
+        owners = _attribute([g for _, g in objects], "tenantDBID").tolist()
+        groups += [{"kind": kind.removesuffix("s").replace("-", "_"), "id": i,
+                    "tenant_id": owner if 0 < owner <= MAX_DBID else 0,
+                    "name": str(g.get("name", i))}
+                   for (i, g), owner in zip(objects, owners, strict=True)]
     if groups:
         stmt = insert(config_group).values(groups)
         connection.execute(stmt.on_conflict_do_update(

@@ -4,7 +4,6 @@ so a failed or fenced run leaves the previous results untouched."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
@@ -40,36 +39,6 @@ class LevelResults:
     minute_peaks: npt.NDArray[np.int32] | None  # None: the item has no per-minute series
 
 
-@dataclass(frozen=True)
-class DayResults:
-    business_date: date
-    day_start_ts: int
-    minutes: int
-    levels: Sequence[LevelResults]
-
-    def replaced_items(self) -> dict[str, list[int]]:
-        """Which (level, item) pairs this run computed: only those are replaced."""
-        items: dict[str, set[int]] = {}
-        for block in self.levels:
-            items.setdefault(block.level, set()).update(int(i) for i in block.item_ids)
-        return {level: sorted(ids) for level, ids in items.items()}
-
-    @property
-    def row_count(self) -> int:
-        return sum(len(b.subject_ids) for b in self.levels)
-
-
-def replace_day(connection: sa.Connection, results: DayResults, run_id: int,
-                before_commit: Callable[[sa.Connection], None]) -> None:
-    """Swap in `results` for its date. Runs inside the caller's transaction; `before_commit`
-    (the fences and the run status change) runs last, after the bulk work, so the lease row is
-    share-locked only for the instant of the commit."""
-    writer = DayWriter(connection, results.business_date, results.day_start_ts, run_id)
-    for block in results.levels:
-        writer.write(block)
-    before_commit(connection)
-
-
 class DayWriter:
     """Replaces a date's results block by block inside the caller's transaction, so that the
     blocks of one level can be written (and PostgreSQL can parse and compress them) while the
@@ -101,7 +70,7 @@ class DayWriter:
         raw = self.connection.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
         with raw.cursor() as cursor:
-            if block.minute_peaks is not None and len(block.subject_ids):
+            if block.minute_peaks is not None:
                 with cursor.copy("COPY usage_minute (business_date, level, subject_id, item_id, "
                                  "day_start, peaks, run_id) FROM STDIN (FORMAT binary)") as copy:
                     copy.write(_COPY_SIGNATURE)
