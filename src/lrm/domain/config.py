@@ -37,6 +37,7 @@ from lrm.domain.vocabulary import MISSING, Vocabulary
 
 MAX_DBID = _MAX_DBID = (1 << 31) - 1  # ids are int4 in the LRM DB
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+GROUP_SECTIONS = ("agent-groups", "place-groups")  # their members are a ragged column
 
 
 def _int(value: object) -> int:
@@ -218,7 +219,7 @@ def _finish(section: str, raw: Columns) -> _Table:
         last[:-1] = sorted_ids[1:] != sorted_ids[:-1]
         rows = rows[order[last]]
     skipped = int(ids.size - valid.sum())
-    if section in ("agent-groups", "place-groups"):
+    if section in GROUP_SECTIONS:
         lo, hi, members = raw[2], raw[3], raw[4]
         owner_row, pos = expand_ranges(lo[rows], hi[rows])
         member = members[pos]
@@ -256,7 +257,7 @@ class _SectionParser:
     def parse(self, objects: list[Any]) -> _Table:
         parser = _PARSERS[self.section]
         previous = self._raw_list
-        grouped = self.section in ("agent-groups", "place-groups")
+        grouped = self.section in GROUP_SECTIONS
         if previous is not None and self._table is not None:
             if objects is previous:
                 return self._table
@@ -492,7 +493,6 @@ def build_config_history(samples: Iterable[tuple[int, Mapping[str, Any]]],
 # new objects). These functions turn that into the same tables as `build_config_history` makes
 # from the documents themselves.
 
-GROUP_SECTIONS = ("agent-groups", "place-groups")
 SECTIONS: tuple[str, ...] = tuple(_SECTIONS)
 
 
@@ -548,9 +548,6 @@ class RawSection:
 
     section: str
     columns: Columns
-
-    def __len__(self) -> int:
-        return int(self.columns[0].size)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from lrm.domain.config import (
+    GROUP_SECTIONS,
     MAX_DBID,
     SECTIONS,
     ConfigHistory,
@@ -403,7 +404,7 @@ def _refresh_names(connection: sa.Connection, document: Document) -> None:
         connection.execute(stmt.on_conflict_do_update(
             index_elements=["id"], set_={"name": stmt.excluded.name, "updated_at": sa.func.now()}))
     groups = []
-    for kind in ("agent-groups", "place-groups"):
+    for kind in GROUP_SECTIONS:
         objects = _valid_objects(sections[kind])
         owners = _attribute([g for _, g in objects], "tenantDBID").tolist()
         groups += [{"kind": kind.removesuffix("s").replace("-", "_"), "id": i,
