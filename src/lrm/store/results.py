@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -76,8 +75,9 @@ class DayWriter:
                     copy.write(_COPY_SIGNATURE)
                     # In slices, so that PostgreSQL parses one while the next is encoded.
                     for lo in range(0, len(block.subject_ids), _MINUTE_ROWS_PER_WRITE):
-                        copy.write(encode_minute_rows(block, self, run_id=self.run_id,
-                                                      rows=slice(lo, lo + _MINUTE_ROWS_PER_WRITE)))
+                        copy.write(encode_minute_rows(
+                            block, self.business_date, self.day_start_ts, self.run_id,
+                            rows=slice(lo, lo + _MINUTE_ROWS_PER_WRITE)))
                     copy.write(_COPY_TRAILER)
             with cursor.copy("COPY usage_daily (level, subject_id, item_id, business_date, "
                              "peak_value, peak_time, run_id) FROM STDIN (FORMAT binary)") as copy:
@@ -87,13 +87,8 @@ class DayWriter:
                 copy.write(_COPY_TRAILER)
 
 
-class _Day(Protocol):
-    business_date: date
-    day_start_ts: int
-
-
-def encode_minute_rows(block: LevelResults, results: _Day, run_id: int,
-                       rows: slice = _ALL) -> bytes:
+def encode_minute_rows(block: LevelResults, business_date: date, day_start_ts: int,
+                       run_id: int, rows: slice = _ALL) -> bytes:
     """Binary COPY rows for usage_minute (of `rows` of the block), built as one fixed-width
     numpy record array: every row of a level has the same shape, so no Python object is made
     per row or per minute."""
@@ -115,11 +110,11 @@ def encode_minute_rows(block: LevelResults, results: _Day, run_id: int,
     ])
     out = np.zeros(n_rows, dtype=dtype)
     out["nfields"] = 7
-    out["l_date"], out["date"] = 4, results.business_date.toordinal() - _PG_EPOCH_DAYS
+    out["l_date"], out["date"] = 4, business_date.toordinal() - _PG_EPOCH_DAYS
     out["l_level"], out["level"] = len(level), level
     out["l_subject"], out["subject"] = 8, block.subject_ids[rows]
     out["l_item"], out["item"] = 4, block.item_ids[rows]
-    out["l_start"], out["start"] = 8, (results.day_start_ts - _PG_EPOCH_S) * 1_000_000
+    out["l_start"], out["start"] = 8, (day_start_ts - _PG_EPOCH_S) * 1_000_000
     out["l_peaks"] = 20 + 8 * n_minutes
     out["ndim"], out["flags"], out["oid"] = 1, 0, _INT4_OID
     out["dim"], out["lbound"] = n_minutes, 1
