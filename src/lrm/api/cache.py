@@ -44,10 +44,12 @@ class ReportCache:
         self._lock = Lock()
 
     def version(self) -> tuple[Any, ...]:
-        now = time.monotonic()
+        """The current data version (asked at most once per `VERSION_TTL_S`)."""
         with self._lock:
-            if self._version is not None and now - self._version_at < VERSION_TTL_S:
-                return self._version
+            version = self._recent_version()
+        if version is not None:
+            return version
+        now = time.monotonic()
         with self.engine.connect() as connection:
             version = tuple(connection.execute(_VERSION_SQL).one())
         with self._lock:
@@ -57,28 +59,28 @@ class ReportCache:
     def remembered(self, key: Hashable) -> Any | None:
         """The body of `key` if it is cached and the data version was checked within
         `VERSION_TTL_S` (no I/O: None when either is not so)."""
-        if not self.enabled:
-            return None
-        now = time.monotonic()
         with self._lock:
-            if self._version is None or now - self._version_at >= VERSION_TTL_S:
-                return None
-            entry = self._entries.get(key)
-            if entry is None or entry[0] != self._version:
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
+            version = self._recent_version()
+            return None if version is None else self._entry(key, version)
 
-    def get(self, key: Hashable) -> Any | None:
+    def get(self, key: Hashable, version: tuple[Any, ...]) -> Any | None:
+        """The body of `key` if it was built from the data as of `version`."""
+        with self._lock:
+            return self._entry(key, version)
+
+    def _recent_version(self) -> tuple[Any, ...] | None:
+        if self._version is not None and time.monotonic() - self._version_at < VERSION_TTL_S:
+            return self._version
+        return None
+
+    def _entry(self, key: Hashable, version: tuple[Any, ...]) -> Any | None:
         if not self.enabled:
             return None
-        version = self.version()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry[0] != version:
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != version:
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
 
     def put(self, key: Hashable, value: Any, version: tuple[Any, ...]) -> None:
         """Keep `value`, built from the data as of `version` (read *before* building it: data

@@ -124,7 +124,7 @@ async def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
 def _build(ctx: Ctx, key: tuple[ReportRequest, bool]) -> tuple[bytes, str, dict[str, str]]:
     """The rendered report for a cache key (from the cache when still current)."""
     version = ctx.reports.version()
-    cached: tuple[bytes, str, dict[str, str]] | None = ctx.reports.get(key)
+    cached: tuple[bytes, str, dict[str, str]] | None = ctx.reports.get(key, version)
     if cached is not None:
         return cached
     report_request, wants_csv = key
