@@ -65,6 +65,7 @@ import psycopg
 from lrm.domain.bundles import Bundle, BundleSet
 from lrm.domain.calendar import business_day
 from lrm.domain.peaks import level_minute_peaks
+from lrm.sources.idb import SESSION_WINDOW
 from lrm.store import catalog, migrate
 from lrm.store.db import create_engine, drop_database, ensure_database
 from lrm.store.embedded import EmbeddedPostgres, ServerSettings
@@ -79,9 +80,6 @@ ICON_PAIRS = 2
 SESSIONS_PER_AGENT = 2.06
 LRM_DB = "lrm_bench"
 SEAT_ITEMS = (1, 2, 3, 4, 5, 6, 7)
-# The reader's window (lrm.sources.idb): rows overlapping the day, plus bad rows.
-IDB_WINDOW = ("(created_ts < {end} AND (terminated_ts IS NULL OR terminated_ts >= {start} "
-              "OR terminated_ts < created_ts)) OR created_ts > {future}")
 IDB_COLUMNS = ("loginsessionid, agentid, loginid, placeid, primarydeviceid, created_ts, "
                "terminated_ts, providertag")
 
@@ -402,14 +400,15 @@ def io_floor(server: EmbeddedPostgres, sim_dir: Path, lrm_url: str) -> dict[str,
     """COPY the IDB rows out (in parallel, like the job) and the job's result rows in."""
     day = business_day(DAY, TIMEZONE)
     manifest = json.loads((sim_dir / "manifest.json").read_text())
-    where = IDB_WINDOW.format(start=day.start_ts, end=day.end_ts,
-                              future=int(time.time()) + 86_400)
+    # The reader's own window: rows overlapping the day, plus the bad rows it accounts for.
+    where = SESSION_WINDOW.format(start=day.start_ts, end=day.end_ts,
+                                  future=int(time.time()) + 86_400)
 
     def copy_out(database: str) -> tuple[int, int]:
         rows = 0
         size = 0
         with psycopg.connect(server.url(database)) as connection, connection.cursor() as cur:
-            query = (f"COPY (SELECT {IDB_COLUMNS} FROM g_login_session WHERE {where}) "
+            query = (f"COPY (SELECT {IDB_COLUMNS} FROM g_login_session {where}) "
                      "TO STDOUT (FORMAT binary)")
             chunks = []
             with cur.copy(query) as copy:

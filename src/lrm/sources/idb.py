@@ -43,7 +43,7 @@ _PG_SELECT = """
          created_ts::int8, COALESCE(terminated_ts, -1)::int8, COALESCE(providertag, -1)::int8
   FROM g_login_session
 """
-_PG_WINDOW = """
+SESSION_WINDOW = """
   WHERE (created_ts < {end} AND (terminated_ts IS NULL OR terminated_ts >= {start}
                                  OR terminated_ts < created_ts))
      OR created_ts > {future}
@@ -98,7 +98,7 @@ class PostgresCopyReader:
     url: str
 
     def read(self, window_start: int, window_end: int, future_after: int) -> IdbRead:
-        where = _PG_WINDOW.format(start=int(window_start), end=int(window_end),
+        where = SESSION_WINDOW.format(start=int(window_start), end=int(window_end),
                                   future=int(future_after))
         with self._connect() as connection:
             rows = self._copy(connection, psycopg.sql.SQL(_PG_SELECT + where))
