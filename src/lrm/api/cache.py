@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from threading import Lock
 from typing import Any
 
 import sqlalchemy as sa
+
+from lrm.domain.report_rows import ReportReference
 
 VERSION_TTL_S = 1.0
 MAX_ENTRIES = 4096
@@ -41,6 +43,7 @@ class ReportCache:
         self._entries: OrderedDict[Hashable, tuple[tuple[Any, ...], Any]] = OrderedDict()
         self._version: tuple[Any, ...] | None = None
         self._version_at = 0.0
+        self._reference: tuple[tuple[Any, ...], ReportReference] | None = None
         self._lock = Lock()
 
     def version(self) -> tuple[Any, ...]:
@@ -82,6 +85,19 @@ class ReportCache:
         self._entries.move_to_end(key)
         return entry[1]
 
+    def reference(self, version: tuple[Any, ...],
+                  load: Callable[[], ReportReference]) -> ReportReference:
+        """Names, limits and run dates as of `version`: loaded once per data version, so that
+        building a report that is not cached costs one query (its values)."""
+        with self._lock:
+            if self.enabled and self._reference is not None and self._reference[0] == version:
+                return self._reference[1]
+        reference = load()
+        if self.enabled:
+            with self._lock:
+                self._reference = (version, reference)
+        return reference
+
     def put(self, key: Hashable, value: Any, version: tuple[Any, ...]) -> None:
         """Keep `value`, built from the data as of `version` (read *before* building it: data
         that changed during the build must not be tagged with the newer version)."""
@@ -98,3 +114,4 @@ class ReportCache:
         with self._lock:
             self._entries.clear()
             self._version = None
+            self._reference = None

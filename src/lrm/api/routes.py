@@ -15,7 +15,7 @@ from lrm.api.deps import Caller, Ctx, HttpError, Provider, forbidden
 from lrm.domain.bundles import parse_bundle_set, parse_entitlement
 from lrm.domain.errors import InputError
 from lrm.domain.report_rows import Subject
-from lrm.reporting import ReportKind, ReportRequest, as_csv, as_document, build_report, parse_date
+from lrm.reporting import ReportKind, ReportRequest, as_csv, as_json, build_report, parse_date
 from lrm.store import catalog, job_runs, provisioning
 from lrm.store import report_queries as q
 from lrm.store.tokens import Principal
@@ -129,16 +129,16 @@ def _build(ctx: Ctx, key: tuple[ReportRequest, bool]) -> tuple[bytes, str, dict[
         return cached
     report_request, wants_csv = key
     with ctx.engine.connect() as connection:
-        report = build_report(connection, report_request, ctx.settings.lrm.zone)
+        reference = ctx.reports.reference(version, lambda: q.load_reference(connection))
+        report = build_report(connection, report_request, ctx.settings.lrm.zone,
+                              reference=reference)
     if wants_csv:
         name = (f"lrm-{report_request.kind}-{report_request.start}-{report_request.end}-"
                 f"{report_request.granularity}.csv")
         cached = (as_csv(report).encode(), "text/csv; charset=utf-8",
                   {"Content-Disposition": f'attachment; filename="{name}"'})
     else:
-        body = ReportDocument.model_validate(as_document(report)).model_dump_json(
-            by_alias=True)
-        cached = (body.encode(), "application/json", {})
+        cached = (as_json(report), "application/json", {})
     ctx.reports.put(key, cached, version)
     return cached
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 
 import psycopg
 import sqlalchemy as sa
 
 from lrm.domain.report_rows import (
-    DailyLimits,
     DailyValue,
+    EntitlementFile,
     LimitHistory,
     Limits,
     MinuteSeries,
+    ReportReference,
     Subject,
 )
 from lrm.store.schema import (
@@ -44,9 +45,9 @@ def daily_values(connection: sa.Connection, level: str, *, subject_ids: Sequence
         params["items"] = list(item_ids)
     raw = connection.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
-    with raw.cursor() as cursor:
+    with raw.cursor(binary=True) as cursor:  # binary: no text parsing of ~5,000 values
         cursor.execute(sql, params)
-        return [DailyValue(*row) for row in cursor.fetchall()]
+        return list(map(DailyValue._make, cursor.fetchall()))
 
 
 def minute_series(connection: sa.Connection, level: str, *, subject_ids: Sequence[int],
@@ -61,12 +62,11 @@ def minute_series(connection: sa.Connection, level: str, *, subject_ids: Sequenc
             for r in connection.execute(query)]
 
 
-def provisioned_limits(connection: sa.Connection, tenant_ids: Sequence[int],
-                       end: date) -> dict[tuple[int, int], Limits]:
+def provisioned_limits(connection: sa.Connection) -> dict[tuple[int, int], Limits]:
+    """Every tenant's limit history by (tenant, item)."""
     p = provisioned_count.c
     rows = connection.execute(
         sa.select(p.tenant_id, p.item_id, p.effective_date, p.quantity)
-        .where(p.tenant_id.in_(list(tenant_ids)), p.effective_date <= end)
         .order_by(p.tenant_id, p.item_id, p.effective_date))
     grouped: dict[tuple[int, int], tuple[list[date], list[int]]] = defaultdict(lambda: ([], []))
     for r in rows:
@@ -76,44 +76,40 @@ def provisioned_limits(connection: sa.Connection, tenant_ids: Sequence[int],
     return {key: LimitHistory(d, q) for key, (d, q) in grouped.items()}
 
 
-def entitlement_limits(connection: sa.Connection, start: date,
-                       end: date) -> dict[tuple[int, int], Limits]:
-    """System limits (subject 0): for each day the active entitlement file (its validity
-    contains the day, the newest issue wins) gives each item's quantity, effective from the
-    file's valid_from."""
+def entitlement_files(connection: sa.Connection) -> list[EntitlementFile]:
     e, line = entitlement.c, entitlement_line.c
-    files = connection.execute(
-        sa.select(e.id, e.issue_date, e.valid_from, e.valid_to)
-        .where(e.valid_from <= end, e.valid_to >= start)).all()
-    if not files:
-        return {}
-    lines: dict[int, dict[int, int]] = defaultdict(dict)
-    for r in connection.execute(sa.select(line.entitlement_id, line.item_id, line.quantity)
-                                .where(line.entitlement_id.in_([f.id for f in files]))):
-        lines[r.entitlement_id][r.item_id] = r.quantity
-    per_item: dict[int, dict[date, tuple[int, date]]] = defaultdict(dict)
-    for offset in range((end - start).days + 1):
-        day = start + timedelta(days=offset)
-        active = [f for f in files if f.valid_from <= day <= f.valid_to]
-        if not active:
-            continue
-        chosen = max(active, key=lambda f: (f.issue_date, f.id))
-        for item_id, quantity in lines[chosen.id].items():
-            per_item[item_id][day] = (quantity, chosen.valid_from)
-    return {(0, item): DailyLimits(days) for item, days in per_item.items()}
+    quantities: dict[int, dict[int, int]] = defaultdict(dict)
+    for r in connection.execute(sa.select(line.entitlement_id, line.item_id, line.quantity)):
+        quantities[r.entitlement_id][r.item_id] = r.quantity
+    return [EntitlementFile(r.id, r.issue_date, r.valid_from, r.valid_to, quantities[r.id])
+            for r in connection.execute(
+                sa.select(e.id, e.issue_date, e.valid_from, e.valid_to).order_by(e.id))]
 
 
-def tenant_subjects(connection: sa.Connection,
-                    ids: Sequence[int] | None = None) -> dict[int, Subject]:
-    """Tenants by id (all of them, or only `ids`)."""
-    query = sa.select(tenant.c.id, tenant.c.name)
-    if ids is not None:
-        query = query.where(tenant.c.id.in_(list(ids)))
-    return {r.id: Subject(r.id, r.name) for r in connection.execute(query)}
+def load_reference(connection: sa.Connection) -> ReportReference:
+    tenants = tenant_subjects(connection)
+    return ReportReference(
+        item_names=item_names(connection),
+        tenants=tenants,
+        groups={level: group_subjects(connection, level, tenants)
+                for level in ("agent_group", "place_group")},
+        provisioned=provisioned_limits(connection),
+        entitlements=entitlement_files(connection),
+        succeeded_dates=frozenset(connection.execute(
+            sa.select(job_run.c.business_date).distinct()
+            .where(job_run.c.status == "succeeded")).scalars()),
+    )
 
 
-def group_subjects(connection: sa.Connection, kind: str) -> dict[int, Subject]:
-    names = tenant_subjects(connection)
+def tenant_subjects(connection: sa.Connection) -> dict[int, Subject]:
+    return {r.id: Subject(r.id, r.name)
+            for r in connection.execute(sa.select(tenant.c.id, tenant.c.name))}
+
+
+def group_subjects(connection: sa.Connection, kind: str,
+                   tenants: dict[int, Subject] | None = None) -> dict[int, Subject]:
+    """Groups of `kind` by id, with their tenant's name (from `tenants` when given)."""
+    names = tenant_subjects(connection) if tenants is None else tenants
     g = config_group.c
     result = {}
     for r in connection.execute(sa.select(g.id, g.name, g.tenant_id).where(g.kind == kind)):
@@ -129,9 +125,3 @@ def item_names(connection: sa.Connection) -> dict[int, str]:
                                 .order_by(bundle.c.set_id)):
         names[r.id] = r.name
     return names
-
-
-def last_complete_date(connection: sa.Connection) -> date | None:
-    j = job_run.c
-    return connection.execute(sa.select(sa.func.max(j.business_date))
-                              .where(j.status == "succeeded")).scalar()
