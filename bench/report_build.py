@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).parent))
 from lrm.reporting import ReportRequest, as_json, build_report
 from lrm.store import migrate
-from lrm.store.report_queries import load_reference
 from lrm.store.db import create_engine, ensure_database
 from lrm.store.embedded import EmbeddedPostgres, ServerSettings
+from lrm.store.report_queries import load_reference
 from report_api import load  # the same data set as the HTTP benchmark
 
 ZONE = ZoneInfo("Europe/Berlin")
