@@ -88,7 +88,7 @@ def running_api(pg_server: EmbeddedPostgres, template: str) -> Iterator[Api]:
     app = create_report_app(settings, engine, mode=lambda: "primary")
     port = free_tcp_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, lifespan="off"))
+                                           access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 from fastapi import FastAPI
 
 from lrm import __version__
 from lrm.api.cache import ReportCache
-from lrm.api.deps import ApiContext, install_error_handlers
+from lrm.api.deps import ApiContext, install_error_handlers, keep_fresh
 from lrm.api.routes import router
 from lrm.domain.items import build_catalogue
 from lrm.settings import Settings
@@ -25,12 +28,25 @@ or `Accept: text/csv` returns the same rows as CSV."""
 
 def create_report_app(settings: Settings, engine: sa.Engine, *,
                       mode: Callable[[], str]) -> FastAPI:
-    app = FastAPI(title="lrm report API", version=__version__, description=DESCRIPTION,
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
-    app.state.context = ApiContext(
+    context = ApiContext(
         settings=settings, engine=engine, instance_id=settings.lrm.instance_id,
         reports=ReportCache(engine),
         catalogue=build_catalogue([s.model_dump() for s in settings.sellable_items]))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        refresher = asyncio.create_task(keep_fresh(context), name="report-api-refresh")
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+
+    app = FastAPI(title="lrm report API", version=__version__, description=DESCRIPTION,
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
+                  lifespan=lifespan)
+    app.state.context = context
     install_error_handlers(app)
 
     @app.get("/api/v1/health", summary="Liveness of the primary's report API", tags=["health"])

@@ -3,9 +3,10 @@
 Report data changes when a job run commits, a provisioned count, bundle set or entitlement is
 written, or configuration names change — rarely, against many reads (a billing run asks for the
 same months again and again). A cached body is served only while the *data version* it was
-built under is still current. The version is one cheap query, asked at most once per
-`VERSION_TTL_S` and forgotten at once when this process writes; so a write made elsewhere (a
-manual `lrm job run`) is visible within that second."""
+built under is still current. The version is one cheap query, re-read in the background every
+half `VERSION_TTL_S` while the API serves (`lrm.api.deps.keep_fresh`), asked by a request only
+when it is older than `VERSION_TTL_S`, and forgotten at once when this process writes; so a
+write made elsewhere (a manual `lrm job run`) is visible within that second."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class ReportCache:
         self._version_at = 0.0
         self._reference: tuple[tuple[Any, ...], ReportReference] | None = None
         self._lock = Lock()
+        self._reference_lock = Lock()
 
     def version(self) -> tuple[Any, ...]:
         """The current data version (asked at most once per `VERSION_TTL_S`)."""
@@ -52,6 +54,10 @@ class ReportCache:
             version = self._recent_version()
         if version is not None:
             return version
+        return self.refresh_version()
+
+    def refresh_version(self) -> tuple[Any, ...]:
+        """Read the data version now."""
         now = time.monotonic()
         with self.engine.connect() as connection:
             version = tuple(connection.execute(_VERSION_SQL).one())
@@ -89,14 +95,16 @@ class ReportCache:
                   load: Callable[[], ReportReference]) -> ReportReference:
         """Names, limits and run dates as of `version`: loaded once per data version, so that
         building a report that is not cached costs one query (its values)."""
-        with self._lock:
-            if self.enabled and self._reference is not None and self._reference[0] == version:
+        if not self.enabled:
+            return load()
+        # One load at a time: when a new version arrives, many requests miss together; they
+        # wait for the first one's load instead of each reading the same tables.
+        with self._reference_lock:
+            if self._reference is not None and self._reference[0] == version:
                 return self._reference[1]
-        reference = load()
-        if self.enabled:
-            with self._lock:
-                self._reference = (version, reference)
-        return reference
+            reference = load()
+            self._reference = (version, reference)
+            return reference
 
     def put(self, key: Hashable, value: Any, version: tuple[Any, ...]) -> None:
         """Keep `value`, built from the data as of `version` (read *before* building it: data
@@ -114,4 +122,5 @@ class ReportCache:
         with self._lock:
             self._entries.clear()
             self._version = None
+        with self._reference_lock:
             self._reference = None

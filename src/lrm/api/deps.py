@@ -3,18 +3,23 @@ turned into HTTP statuses in one place (`install_error_handlers`)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
-from lrm.api.cache import ReportCache
+from lrm.api.cache import VERSION_TTL_S, ReportCache
 from lrm.domain.errors import DatabaseError, InputError, LrmError
 from lrm.domain.items import Catalogue
 from lrm.settings import Settings
@@ -23,6 +28,8 @@ from lrm.store.tokens import Principal, authenticate
 # A token check costs a database round trip; successful checks are remembered briefly (a
 # revoked token stops working within this many seconds).
 TOKEN_CACHE_S = 5.0
+log = logging.getLogger(__name__)
+REPORT_BUILD_THREADS = 4
 
 
 class HttpError(Exception):
@@ -50,7 +57,11 @@ class ApiContext:
     catalogue: Catalogue
     instance_id: str
     reports: ReportCache
-    _tokens: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+    # Reports not in the cache are built in at most this many threads: building is mostly
+    # Python, so more threads than that only take turns at the GIL (and at the DB pool).
+    report_builds: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(REPORT_BUILD_THREADS))
+    _tokens: dict[str, _Remembered] = field(default_factory=dict)
     _lock: Lock = field(default_factory=Lock)
 
     def principal(self, token: str) -> Principal | None:
@@ -61,20 +72,63 @@ class ApiContext:
         now = time.monotonic()
         with self.engine.connect() as connection:
             principal = authenticate(connection, token)
-        with self._lock:
-            if principal is None:
-                self._tokens.pop(token, None)
-            else:
-                self._tokens[token] = (now, principal)
+        self._remember(token, principal, now)
         return principal
 
     def remembered_principal(self, token: str) -> Principal | None:
         """The token's principal if a check succeeded within `TOKEN_CACHE_S` (no I/O)."""
         with self._lock:
-            cached = self._tokens.get(token)
-        if cached is not None and time.monotonic() - cached[0] < TOKEN_CACHE_S:
-            return cached[1]
-        return None
+            remembered = self._tokens.get(token)
+            if remembered is None or time.monotonic() - remembered.checked_at >= TOKEN_CACHE_S:
+                return None
+            remembered.used = True
+            return remembered.principal
+
+    def refresh(self) -> None:
+        """Re-read what requests keep in memory before it expires (see `keep_fresh`): the data
+        version, and the tokens used since their last check (a revoked one is forgotten; one
+        not used since is forgotten too, and checked again by its next request)."""
+        self.reports.refresh_version()
+        now = time.monotonic()
+        with self._lock:
+            due = [token for token, remembered in self._tokens.items()
+                   if now - remembered.checked_at >= TOKEN_CACHE_S / 2]
+            used = {token for token in due if self._tokens[token].used}
+            for token in due:
+                if token not in used:
+                    del self._tokens[token]
+        if used:  # kept meanwhile: requests go on using them while they are checked again
+            with self.engine.connect() as connection:
+                for token in used:
+                    self._remember(token, authenticate(connection, token), now)
+
+    def _remember(self, token: str, principal: Principal | None, checked_at: float) -> None:
+        with self._lock:
+            if principal is None:
+                self._tokens.pop(token, None)
+            else:
+                self._tokens[token] = _Remembered(principal, checked_at)
+
+
+@dataclass
+class _Remembered:
+    principal: Principal
+    checked_at: float
+    used: bool = False
+
+
+async def keep_fresh(ctx: ApiContext) -> None:
+    """While the report app serves, refresh the data version and the remembered tokens every
+    half `VERSION_TTL_S`, so that no request waits for those reads. (When requests did them,
+    every request arriving during the version re-read went to the thread pool: under load
+    that stalled 1 % of the answers ~300 ms once a second.) A failed refresh is not an error
+    here: the values expire and requests read them themselves, reporting the database error."""
+    while True:
+        try:
+            await anyio.to_thread.run_sync(ctx.refresh)
+        except (DatabaseError, SQLAlchemyError) as exc:
+            log.debug("report API refresh failed: %s", exc)
+        await asyncio.sleep(VERSION_TTL_S / 2)
 
 
 # The dependencies are coroutines: a request whose answer is in memory (a remembered token, a

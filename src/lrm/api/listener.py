@@ -37,7 +37,7 @@ class Listener:
         if self._task is not None and not self._task.done():
             return
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_config=None,
-                                access_log=False, lifespan="off", timeout_graceful_shutdown=1,
+                                access_log=False, lifespan="on", timeout_graceful_shutdown=1,
                                 timeout_keep_alive=2)
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(), name=f"listener-{self.name}")

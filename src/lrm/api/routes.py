@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -116,7 +117,7 @@ async def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
     key = (report_request, wants_csv)
     cached: tuple[bytes, str, dict[str, str]] | None = ctx.reports.remembered(key)
     if cached is None:  # database work: in the thread pool, off the event loop
-        cached = await run_in_threadpool(_build, ctx, key)
+        cached = await anyio.to_thread.run_sync(_build, ctx, key, limiter=ctx.report_builds)
     content, media_type, headers = cached
     return Response(content, media_type=media_type, headers=headers)
 
