@@ -99,7 +99,7 @@ def build_report(connection: sa.Connection, request: ReportRequest, zone: ZoneIn
     """Rows of SPEC §7 for `request`, read from the LRM DB. `reference` is the data besides the
     values (read here when not given; the API passes the one of the current data version)."""
     validate_request(request)
-    ref = reference or q.load_reference(connection)
+    ref = reference if reference is not None else q.load_reference(connection)
     level = LEVEL_OF[request.kind]
     problems = [f"item: {item} is not a sellable item or bundle id" for item in request.items
                 if item not in ref.item_names]

@@ -5,6 +5,7 @@ server, real database."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from lrm.api.cache import ReportCache
-from lrm.api.deps import TOKEN_CACHE_S, ApiContext
+from lrm.api.deps import TOKEN_CACHE_S, ApiContext, keep_fresh
 from lrm.domain.items import build_catalogue
 from lrm.domain.report_rows import ReportReference
 from lrm.settings import load_settings
@@ -124,3 +125,40 @@ def test_connections_plan_every_query_for_its_parameters(lrm_engine: sa.Engine) 
     # of one tenant (16x slower); see create_engine.
     with lrm_engine.connect() as c:
         assert c.execute(sa.text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+
+
+def test_a_version_read_before_this_process_wrote_is_not_kept(lrm_engine: sa.Engine) -> None:
+    cache = ReportCache(lrm_engine)
+    with lrm_engine.connect() as blocker:
+        blocker.execute(sa.text("LOCK TABLE job_run IN ACCESS EXCLUSIVE MODE"))
+        read = threading.Thread(target=cache.refresh_version)
+        read.start()  # waits for the lock: a read begun before the write below
+        time.sleep(0.2)
+        cache.invalidate()  # this process wrote
+        blocker.rollback()
+        read.join()
+    assert cache.remembered("anything") is None
+    assert cache._version is None  # the old read was not kept: the next request reads again
+
+
+def test_keep_fresh_goes_on_after_a_failure_and_rests_while_idle() -> None:
+    calls: list[int] = []
+    active = [True]
+
+    def refresh() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+
+    async def run() -> int:
+        task = asyncio.create_task(keep_fresh(refresh, lambda: active[0], period_s=0.01))
+        await asyncio.sleep(0.3)
+        active[0] = False
+        await asyncio.sleep(0.1)  # one refresh may still be under way
+        while_idle = len(calls)
+        await asyncio.sleep(0.3)
+        task.cancel()
+        assert len(calls) == while_idle
+        return while_idle
+
+    assert asyncio.run(run()) >= 3

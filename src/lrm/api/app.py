@@ -35,13 +35,14 @@ def create_report_app(settings: Settings, engine: sa.Engine, *,
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        refresher = asyncio.create_task(keep_fresh(context), name="report-api-refresh")
+        refresher = asyncio.create_task(keep_fresh(context.refresh, context.active),
+                                        name="report-api-refresh")
         try:
             yield
         finally:
             refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(refresher, 1)
 
     app = FastAPI(title="lrm report API", version=__version__, description=DESCRIPTION,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,

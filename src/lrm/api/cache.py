@@ -45,6 +45,8 @@ class ReportCache:
         self._version: tuple[Any, ...] | None = None
         self._version_at = 0.0
         self._reference: tuple[tuple[Any, ...], ReportReference] | None = None
+        # Bumped by invalidate(): what a read begun before it found is not kept after it.
+        self._generation = 0
         self._lock = Lock()
         self._reference_lock = Lock()
 
@@ -58,11 +60,14 @@ class ReportCache:
 
     def refresh_version(self) -> tuple[Any, ...]:
         """Read the data version now."""
+        with self._lock:
+            generation = self._generation
         now = time.monotonic()
         with self.engine.connect() as connection:
             version = tuple(connection.execute(_VERSION_SQL).one())
         with self._lock:
-            self._version, self._version_at = version, now
+            if generation == self._generation and now >= self._version_at:
+                self._version, self._version_at = version, now
         return version
 
     def remembered(self, key: Hashable) -> Any | None:
@@ -100,10 +105,14 @@ class ReportCache:
         # One load at a time: when a new version arrives, many requests miss together; they
         # wait for the first one's load instead of each reading the same tables.
         with self._reference_lock:
-            if self._reference is not None and self._reference[0] == version:
-                return self._reference[1]
+            with self._lock:
+                current, generation = self._reference, self._generation
+            if current is not None and current[0] == version:
+                return current[1]
             reference = load()
-            self._reference = (version, reference)
+            with self._lock:
+                if generation == self._generation:
+                    self._reference = (version, reference)
             return reference
 
     def put(self, key: Hashable, value: Any, version: tuple[Any, ...]) -> None:
@@ -122,5 +131,5 @@ class ReportCache:
         with self._lock:
             self._entries.clear()
             self._version = None
-        with self._reference_lock:
             self._reference = None
+            self._generation += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import Annotated, Any
@@ -17,7 +18,6 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 
 from lrm.api.cache import VERSION_TTL_S, ReportCache
 from lrm.domain.errors import DatabaseError, InputError, LrmError
@@ -63,6 +63,7 @@ class ApiContext:
         default_factory=lambda: anyio.CapacityLimiter(REPORT_BUILD_THREADS))
     _tokens: dict[str, _Remembered] = field(default_factory=dict)
     _lock: Lock = field(default_factory=Lock)
+    _last_request: float = float("-inf")
 
     def principal(self, token: str) -> Principal | None:
         """The token's principal (None: unknown or revoked); may query the database."""
@@ -78,11 +79,16 @@ class ApiContext:
     def remembered_principal(self, token: str) -> Principal | None:
         """The token's principal if a check succeeded within `TOKEN_CACHE_S` (no I/O)."""
         with self._lock:
+            self._last_request = time.monotonic()
             remembered = self._tokens.get(token)
             if remembered is None or time.monotonic() - remembered.checked_at >= TOKEN_CACHE_S:
                 return None
             remembered.used = True
             return remembered.principal
+
+    def active(self) -> bool:
+        """A request came within `TOKEN_CACHE_S`."""
+        return time.monotonic() - self._last_request < TOKEN_CACHE_S
 
     def refresh(self) -> None:
         """Re-read what requests keep in memory before it expires (see `keep_fresh`): the data
@@ -117,18 +123,28 @@ class _Remembered:
     used: bool = False
 
 
-async def keep_fresh(ctx: ApiContext) -> None:
-    """While the report app serves, refresh the data version and the remembered tokens every
-    half `VERSION_TTL_S`, so that no request waits for those reads. (When requests did them,
-    every request arriving during the version re-read went to the thread pool: under load
-    that stalled 1 % of the answers ~300 ms once a second.) A failed refresh is not an error
-    here: the values expire and requests read them themselves, reporting the database error."""
+async def keep_fresh(refresh: Callable[[], None], active: Callable[[], bool],
+                     period_s: float = VERSION_TTL_S / 2) -> None:
+    """While the report app serves requests, run `refresh` (`ApiContext.refresh`) every
+    `period_s`, so that no request waits for the reads it does. (When requests did them, every
+    request arriving during the version re-read went to the thread pool: under load that
+    stalled 1 % of the answers ~300 ms once a second.) Nothing is read while no requests come.
+    A failure is logged once and the loop goes on: the values expire, and requests read them
+    themselves, reporting the database error."""
+    failing = False
     while True:
-        try:
-            await anyio.to_thread.run_sync(ctx.refresh)
-        except (DatabaseError, SQLAlchemyError) as exc:
-            log.debug("report API refresh failed: %s", exc)
-        await asyncio.sleep(VERSION_TTL_S / 2)
+        if active():
+            try:
+                # abandon_on_cancel: a thread stuck on an unreachable database must not hold
+                # up closing the report port (demotion, shutdown).
+                await anyio.to_thread.run_sync(refresh, abandon_on_cancel=True)
+                failing = False
+            except Exception as exc:  # any failure: requests take over
+                if not failing:
+                    log.warning("report API: refreshing the data version and tokens failed "
+                                "(requests will read them): %s", exc)
+                failing = True
+        await asyncio.sleep(period_s)
 
 
 # The dependencies are coroutines: a request whose answer is in memory (a remembered token, a
