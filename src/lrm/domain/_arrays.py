@@ -20,21 +20,30 @@ def i64(values: npt.ArrayLike) -> I64:
 
 
 def argsort_keys(keys: I64) -> Idx:
-    """A stable argsort of int64 keys.
+    """A stable argsort of int64 keys (see `sort_keys`)."""
+    return sort_keys(keys)[1]
+
+
+def sort_keys(keys: I64) -> tuple[I64, Idx]:
+    """(the keys sorted, the stable argsort that sorts them).
 
     When the keys are non-negative and small enough, the row index is packed into the low bits
     of each key and the packed values are sorted with `np.sort` (SIMD-accelerated, several times
-    faster than `np.argsort`); ties keep their original order either way."""
+    faster than `np.argsort`); the sorted keys are then a shift away, not a gather. Ties keep
+    their original order either way."""
     n = int(keys.size)
     if n == 0:
-        return np.empty(0, dtype=np.intp)
+        return keys.copy(), np.empty(0, dtype=np.intp)
     kmin, kmax = int(keys.min()), int(keys.max())
     index_bits = max(1, (n - 1).bit_length())
     if kmin >= 0 and kmax.bit_length() + index_bits <= 63:
         packed = (keys << np.int64(index_bits)) | np.arange(n, dtype=np.int64)
         packed.sort()
-        return (packed & np.int64((1 << index_bits) - 1)).astype(np.intp)
-    return np.argsort(keys, kind="stable")
+        order = (packed & np.int64((1 << index_bits) - 1)).astype(np.intp)
+        packed >>= np.int64(index_bits)
+        return packed, order
+    order = np.argsort(keys, kind="stable")
+    return keys[order], order
 
 
 def dense_rank(values: I64) -> tuple[I64, I64]:
@@ -50,8 +59,7 @@ def dense_rank(values: I64) -> tuple[I64, I64]:
         present[values] = True
         rank = np.cumsum(present, dtype=np.int32) - 1
         return np.flatnonzero(present).astype(np.int64), rank[values].astype(np.int64)
-    order = argsort_keys(values)
-    ordered = values[order]
+    ordered, order = sort_keys(values)
     first = np.empty(n, dtype=np.bool_)
     first[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from lrm.domain._arrays import I32, I64, Bool, argsort_keys, dense_rank, run_ends, run_starts
+from lrm.domain._arrays import I32, I64, Bool, dense_rank, run_ends, run_starts, sort_keys
 from lrm.domain.seats import Transitions, dense_seat_transitions, seat_transitions
 
 Predicate = tuple[int, int]  # (include bits, exclude bits)
@@ -49,8 +49,7 @@ def minute_peaks(transitions: Transitions, n_subjects: int, predicates: Sequence
         return out
     width = np.int64(horizon + 1)
     keys = transitions.subject * width + transitions.t
-    order = argsort_keys(keys)
-    keys = keys[order]
+    keys, order = sort_keys(keys)
     count = int(keys.size)
     # Few distinct masks occur: evaluate each predicate once per distinct mask.
     mask_values, codes = dense_rank(np.concatenate([transitions.before[order],

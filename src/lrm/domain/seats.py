@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrm.domain._arrays import I64, argsort_keys, dense_rank, i64, run_ends
+from lrm.domain._arrays import I64, dense_rank, i64, run_ends, sort_keys
 
 _LANE_BITS = 16
 _LANES = 4
@@ -94,8 +94,7 @@ def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I
     # of segments of a (subject, seat) bounds it.
     lanes_ok = n <= _LANE_MAX or int(np.bincount(pair_index).max()) <= _LANE_MAX
     del pair_index
-    order = argsort_keys(keys)
-    keys = keys[order]
+    keys, order = sort_keys(keys)
     is_end = order >= n
     code = mask_code.astype(np.int32)
     codes = np.concatenate([code, code])[order]
