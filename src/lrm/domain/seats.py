@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrm.domain._arrays import I64, dense_rank, i64, run_ends, sort_keys
+from lrm.domain._arrays import I64, Bool, Idx, dense_rank, i64, run_ends, sort_keys
 
 _LANE_BITS = 16
 _LANES = 4
@@ -96,12 +96,36 @@ def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I
     del pair_index
     keys, order = sort_keys(keys)
     is_end = order >= n
-    code = mask_code.astype(np.int32)
-    codes = np.concatenate([code, code])[order]
-    del order, code
     last = np.flatnonzero(run_ends(keys))
     keys = keys[last]
+    if mask_values.size == 1:
+        # Every segment has the same mask: the seat has it while it has any active segment.
+        del order
+        active = np.where(is_end, np.int32(-1), np.int32(1)).cumsum(dtype=np.int32)[last]
+        after = np.where(active != 0, mask_values[0], np.int64(0))
+        del is_end, active
+    else:
+        after = _masks_after(order, is_end, last, mask_code, mask_values, lanes_ok)
+        del order, is_end
 
+    pair = keys // width
+    t = keys - pair * width
+    before = np.empty_like(after)
+    before[0] = 0
+    before[1:] = after[:-1]
+    before[1:][pair[1:] != pair[:-1]] = 0
+    changed = np.flatnonzero(before != after)
+    return Transitions(subject=pair_subject[pair[changed]], t=t[changed],
+                       before=before[changed], after=after[changed])
+
+
+def _masks_after(order: Idx, is_end: Bool, last: Idx, mask_code: I64, mask_values: I64,
+                 lanes_ok: bool) -> I64:
+    """The item mask of each (pair, t) in `last` after its events: per item bit, a running
+    count of active segments (four bits per int64 when `lanes_ok`)."""
+    code = mask_code.astype(np.int32)
+    codes = np.concatenate([code, code])[order]
+    del code
     present = int(np.bitwise_or.reduce(mask_values))
     bits = [b for b in range(present.bit_length()) if (present >> b) & 1]
     after = np.zeros(last.size, dtype=np.int64)
@@ -122,14 +146,4 @@ def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I
             else:
                 on = counts != 0
             after |= on.astype(np.int64) << np.int64(b)
-    del codes, is_end
-
-    pair = keys // width
-    t = keys - pair * width
-    before = np.empty_like(after)
-    before[0] = 0
-    before[1:] = after[:-1]
-    before[1:][pair[1:] != pair[:-1]] = 0
-    changed = before != after
-    return Transitions(subject=pair_subject[pair[changed]], t=t[changed],
-                       before=before[changed], after=after[changed])
+    return after
