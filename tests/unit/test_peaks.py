@@ -54,6 +54,16 @@ def test_minute_peaks_equal_the_per_second_brute_force(rows: list[tuple[int, ...
     assert got.tolist() == brute_force(rows, 3, predicates, HORIZON).tolist()
 
 
+@given(rows_strategy, st.integers(0, 7))
+def test_one_mask_for_every_row_equals_the_brute_force(rows: list[tuple[int, ...]],
+                                                      mask: int) -> None:
+    """The sweep's shortcut when every segment has the same mask (one running count)."""
+    same = [(subject, seat, start, end, mask) for subject, seat, start, end, _ in rows]
+    subject, seat, start, end, masks = columns(same)
+    got = level_minute_peaks(subject, seat, start, end, masks, 3, predicates, horizon=HORIZON)
+    assert got.tolist() == brute_force(same, 3, predicates, HORIZON).tolist()
+
+
 def test_a_session_ending_at_a_minute_boundary_does_not_count_in_that_minute() -> None:
     """[start, end) is half-open: a seat that ends at 60 s is not in minute 1."""
     subject, seat, start, end, mask = columns([(0, 0, 0, 60, 1)])

@@ -92,7 +92,8 @@ def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I
     keys = np.concatenate([pair_index * width + start, pair_index * width + end])
     # A seat carrying 65,536+ simultaneous segments would overflow a 16-bit lane; the number
     # of segments of a (subject, seat) bounds it.
-    lanes_ok = n <= _LANE_MAX or int(np.bincount(pair_index).max()) <= _LANE_MAX
+    lanes_ok = (mask_values.size == 1 or n <= _LANE_MAX
+                or int(np.bincount(pair_index).max()) <= _LANE_MAX)
     del pair_index
     keys, order = sort_keys(keys)
     is_end = order >= n
