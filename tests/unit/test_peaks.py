@@ -64,6 +64,19 @@ def test_one_mask_for_every_row_equals_the_brute_force(rows: list[tuple[int, ...
     assert got.tolist() == brute_force(same, 3, predicates, HORIZON).tolist()
 
 
+@given(rows_strategy)
+def test_masks_with_high_bits_give_the_same_peaks(rows: list[tuple[int, ...]]) -> None:
+    """Item bits far up the mask (custom items) take the sweep's general path
+    for ranking (before, after) mask pairs: the peaks do not change."""
+    subject, seat, start, end, mask = columns(rows)
+    low = level_minute_peaks(subject, seat, start, end, mask, 3, predicates, horizon=HORIZON)
+    for shift in (20, 60):
+        high = level_minute_peaks(subject, seat, start, end, mask << np.int64(shift), 3,
+                                  [(include << shift, exclude << shift)
+                                   for include, exclude in predicates], horizon=HORIZON)
+        assert high.tolist() == low.tolist()
+
+
 def test_a_session_ending_at_a_minute_boundary_does_not_count_in_that_minute() -> None:
     """[start, end) is half-open: a seat that ends at 60 s is not in minute 1."""
     subject, seat, start, end, mask = columns([(0, 0, 0, 60, 1)])

@@ -28,6 +28,7 @@ from lrm.domain.seats import Transitions, dense_seat_transitions, seat_transitio
 
 Predicate = tuple[int, int]  # (include bits, exclude bits)
 _CELLS_PER_CHUNK = 2_000_000
+_SMALL_MASKS = 1 << 11  # masks below this: (before, after) pairs rank through a table
 
 
 def predicate_mask(masks: I64, predicate: Predicate) -> Bool:
@@ -47,22 +48,17 @@ def minute_peaks(transitions: Transitions, n_subjects: int, predicates: Sequence
     out = np.zeros((n_subjects, len(predicates), minutes), dtype=np.int32)
     if len(transitions) == 0 or not predicates or minutes == 0:
         return out
-    width = np.int64(horizon + 1)
-    keys = transitions.subject * width + transitions.t
+    # (subject, t) keys with t in the low bits: shifts and masks, no int64 division.
+    bits = np.int64(horizon.bit_length())
+    keys = (transitions.subject << bits) | transitions.t
     keys, order = sort_keys(keys)
-    count = int(keys.size)
-    # Few distinct masks occur: evaluate each predicate once per distinct mask.
-    mask_values, codes = dense_rank(np.concatenate([transitions.before, transitions.after]))
-    n_values = np.int64(mask_values.size)
-    # Each transition as one code of its (before, after) pair; per predicate a table gives the
-    # change (-1, 0, +1) of the number of seats counting. (Ranked before sorting: one gather
-    # of the codes instead of two of the masks.)
-    kinds, kind = dense_rank(codes[:count] * n_values + codes[count:])
-    kind = kind[order]
-    kind_before, kind_after = mask_values[kinds // n_values], mask_values[kinds % n_values]
+    # Few distinct masks occur: each transition gets a code of its (before, after) pair, and
+    # per predicate a table gives the change (-1, 0, +1) of the number of seats counting.
+    kind_before, kind_after, kind = _pair_kinds(transitions.before, transitions.after)
+    kind = kind[order]  # ranked before the sort: one gather of the codes, not two of masks
     tables = [(predicate_mask(kind_after, p).astype(np.int32)
                - predicate_mask(kind_before, p).astype(np.int32)) for p in predicates]
-    subject = keys // width
+    subject = keys >> bits
 
     per_chunk = max(1, _CELLS_PER_CHUNK // minutes)
     bounds = np.searchsorted(subject, np.arange(0, n_subjects + per_chunk, per_chunk))
@@ -71,17 +67,33 @@ def minute_peaks(transitions: Transitions, n_subjects: int, predicates: Sequence
         if lo == hi:
             continue
         hi_subject = min(n_subjects, lo_subject + per_chunk)
-        _chunk(keys[lo:hi] - np.int64(lo_subject) * width, kind[lo:hi],
+        _chunk(keys[lo:hi] - (np.int64(lo_subject) << bits), kind[lo:hi],
                hi_subject - lo_subject, tables, horizon, out[lo_subject:hi_subject])
     return out
+
+
+def _pair_kinds(before: I64, after: I64) -> tuple[I64, I64, I64]:
+    """(mask before, mask after) of each distinct pair, and each transition's pair index.
+    Masks are bit sets of a few seat items, so usually small: then a pair is one number
+    ranked through a presence table; otherwise the masks are ranked first."""
+    lowest = min(int(before.min()), int(after.min()))
+    top = max(int(before.max()), int(after.max())) + 1
+    if lowest >= 0 and top <= _SMALL_MASKS:
+        pairs, kind = dense_rank(before * np.int64(top) + after)
+        return pairs // top, pairs % top, kind
+    count = int(before.size)
+    mask_values, codes = dense_rank(np.concatenate([before, after]))
+    n_values = np.int64(mask_values.size)
+    pairs, kind = dense_rank(codes[:count] * n_values + codes[count:])
+    return mask_values[pairs // n_values], mask_values[pairs % n_values], kind
 
 
 def _chunk(keys: I64, kind: I64, n_subjects: int, tables: Sequence[I32], horizon: int,
            out: npt.NDArray[np.int32]) -> None:
     minutes = horizon // 60
-    width = np.int64(horizon + 1)
-    subject = keys // width
-    t = keys - subject * width
+    bits = np.int64(horizon.bit_length())
+    subject = keys >> bits
+    t = keys & ((np.int64(1) << bits) - 1)
     # Real levels: after the last transition of each (subject, t), inside the day.
     real = np.flatnonzero(run_ends(keys) & (t < horizon))
     t_real = t[real]

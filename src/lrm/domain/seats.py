@@ -87,9 +87,10 @@ def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I
     if int(start.min()) < 0 or int(end.max()) > horizon:
         raise ValueError("segment times must lie within [0, horizon]")
     pair_index, pair_subject = _pairs(subject, seat_index, n_seats)
-    width = np.int64(horizon + 1)
+    # (pair, t) keys with t in the low bits: shifts and masks, no int64 division.
+    bits = np.int64(horizon.bit_length())
 
-    keys = np.concatenate([pair_index * width + start, pair_index * width + end])
+    keys = np.concatenate([(pair_index << bits) | start, (pair_index << bits) | end])
     # A seat carrying 65,536+ simultaneous segments would overflow a 16-bit lane; the number
     # of segments of a (subject, seat) bounds it.
     lanes_ok = (mask_values.size == 1 or n <= _LANE_MAX
@@ -109,8 +110,8 @@ def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I
         after = _masks_after(order, is_end, last, mask_code, mask_values, lanes_ok)
         del order, is_end
 
-    pair = keys // width
-    t = keys - pair * width
+    pair = keys >> bits
+    t = keys & ((np.int64(1) << bits) - 1)
     before = np.empty_like(after)
     before[0] = 0
     before[1:] = after[:-1]
