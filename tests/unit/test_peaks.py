@@ -77,6 +77,18 @@ def test_masks_with_high_bits_give_the_same_peaks(rows: list[tuple[int, ...]]) -
         assert high.tolist() == low.tolist()
 
 
+def test_a_whole_day_equals_the_brute_force() -> None:
+    """At a real horizon (86,400 s: 17 bits of time in the sweep's keys): sessions across
+    minute boundaries, back-to-back, overlapping on one seat, and ending at the day's end."""
+    day = 86_400
+    rows = [(0, 1, 0, 61, 1), (0, 1, 61, 3_600, 1), (0, 2, 30, 90, 3), (0, 2, 45, 50, 4),
+            (1, 1, 86_000, day, 2), (1, 3, 86_339, 86_341, 1), (2, 4, 43_200, 43_260, 6),
+            (0, 5, 59, 60, 7), (0, 5, 120, 120, 7)]
+    subject, seat, start, end, mask = columns(rows)
+    got = level_minute_peaks(subject, seat, start, end, mask, 3, predicates, horizon=day)
+    assert got.tolist() == brute_force(rows, 3, predicates, day).tolist()
+
+
 def test_a_session_ending_at_a_minute_boundary_does_not_count_in_that_minute() -> None:
     """[start, end) is half-open: a seat that ends at 60 s is not in minute 1."""
     subject, seat, start, end, mask = columns([(0, 0, 0, 60, 1)])

@@ -19,6 +19,22 @@ def i64(values: npt.ArrayLike) -> I64:
     return np.asarray(values, dtype=np.int64).reshape(-1)
 
 
+def time_bits(horizon: int) -> np.int64:
+    """How many low bits of a packed (id, t) key hold a time t in [0, horizon]."""
+    return np.int64(int(horizon).bit_length())
+
+
+def pack(ids: I64, times: I64, bits: np.int64) -> I64:
+    """(id, t) pairs as sortable int64 keys: the id above `bits` low bits of time (shifts and
+    masks, where `id * (horizon + 1) + t` needs an int64 division to undo)."""
+    return (ids << bits) | times
+
+
+def unpack(keys: I64, bits: np.int64) -> tuple[I64, I64]:
+    """The (ids, times) of `pack`ed keys."""
+    return keys >> bits, keys & ((np.int64(1) << bits) - 1)
+
+
 def argsort_keys(keys: I64) -> Idx:
     """A stable argsort of int64 keys (see `sort_keys`)."""
     return sort_keys(keys)[1]
@@ -49,7 +65,7 @@ def sort_keys(keys: I64) -> tuple[I64, Idx]:
 def dense_rank(values: I64) -> tuple[I64, I64]:
     """(sorted distinct values, index of each value in them), like `np.unique(return_inverse)`.
     Small non-negative values go through a presence table (linear time); others through
-    `argsort_keys`."""
+    `sort_keys`."""
     n = int(values.size)
     if n == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)

@@ -23,7 +23,18 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from lrm.domain._arrays import I32, I64, Bool, dense_rank, run_ends, run_starts, sort_keys
+from lrm.domain._arrays import (
+    I32,
+    I64,
+    Bool,
+    dense_rank,
+    pack,
+    run_ends,
+    run_starts,
+    sort_keys,
+    time_bits,
+    unpack,
+)
 from lrm.domain.seats import Transitions, dense_seat_transitions, seat_transitions
 
 Predicate = tuple[int, int]  # (include bits, exclude bits)
@@ -49,8 +60,8 @@ def minute_peaks(transitions: Transitions, n_subjects: int, predicates: Sequence
     if len(transitions) == 0 or not predicates or minutes == 0:
         return out
     # (subject, t) keys with t in the low bits: shifts and masks, no int64 division.
-    bits = np.int64(horizon.bit_length())
-    keys = (transitions.subject << bits) | transitions.t
+    bits = time_bits(horizon)
+    keys = pack(transitions.subject, transitions.t, bits)
     keys, order = sort_keys(keys)
     # Few distinct masks occur: each transition gets a code of its (before, after) pair, and
     # per predicate a table gives the change (-1, 0, +1) of the number of seats counting.
@@ -58,7 +69,7 @@ def minute_peaks(transitions: Transitions, n_subjects: int, predicates: Sequence
     kind = kind[order]  # ranked before the sort: one gather of the codes, not two of masks
     tables = [(predicate_mask(kind_after, p).astype(np.int32)
                - predicate_mask(kind_before, p).astype(np.int32)) for p in predicates]
-    subject = keys >> bits
+    subject = unpack(keys, bits)[0]
 
     per_chunk = max(1, _CELLS_PER_CHUNK // minutes)
     bounds = np.searchsorted(subject, np.arange(0, n_subjects + per_chunk, per_chunk))
@@ -91,9 +102,7 @@ def _pair_kinds(before: I64, after: I64) -> tuple[I64, I64, I64]:
 def _chunk(keys: I64, kind: I64, n_subjects: int, tables: Sequence[I32], horizon: int,
            out: npt.NDArray[np.int32]) -> None:
     minutes = horizon // 60
-    bits = np.int64(horizon.bit_length())
-    subject = keys >> bits
-    t = keys & ((np.int64(1) << bits) - 1)
+    subject, t = unpack(keys, time_bits(horizon))
     # Real levels: after the last transition of each (subject, t), inside the day.
     real = np.flatnonzero(run_ends(keys) & (t < horizon))
     t_real = t[real]

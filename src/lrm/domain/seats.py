@@ -26,7 +26,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrm.domain._arrays import I64, Bool, Idx, dense_rank, i64, run_ends, sort_keys
+from lrm.domain._arrays import (
+    I64,
+    Bool,
+    Idx,
+    dense_rank,
+    i64,
+    pack,
+    run_ends,
+    sort_keys,
+    time_bits,
+    unpack,
+)
 
 _LANE_BITS = 16
 _LANES = 4
@@ -89,12 +100,12 @@ def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I
         raise ValueError("segment times must lie within [0, horizon]")
     pair_index, pair_subject = _pairs(subject, seat_index, n_seats)
     # (pair, t) keys with t in the low bits: shifts and masks, no int64 division.
-    bits = np.int64(horizon.bit_length())
+    bits = time_bits(horizon)
     if mask_values.size == 1:
         return _one_mask_transitions(pair_index, pair_subject, start, end,
                                      int(mask_values[0]), bits)
 
-    keys = np.concatenate([(pair_index << bits) | start, (pair_index << bits) | end])
+    keys = np.concatenate([pack(pair_index, start, bits), pack(pair_index, end, bits)])
     # A seat carrying 65,536+ simultaneous segments would overflow a 16-bit lane; the number
     # of segments of a (subject, seat) bounds it.
     lanes_ok = n <= _LANE_MAX or int(np.bincount(pair_index).max()) <= _LANE_MAX
@@ -106,8 +117,7 @@ def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I
     after = _masks_after(order, is_end, last, mask_code, mask_values, lanes_ok)
     del order, is_end
 
-    pair = keys >> bits
-    t = keys & ((np.int64(1) << bits) - 1)
+    pair, t = unpack(keys, bits)
     before = np.empty_like(after)
     before[0] = 0
     before[1:] = after[:-1]
@@ -125,10 +135,10 @@ def _one_mask_transitions(pair_index: I64, pair_subject: I64, start: I64, end: I
     events."""
     if mask == 0:
         return _empty()
-    start_keys, order = sort_keys((pair_index << bits) | start)
+    start_keys, order = sort_keys(pack(pair_index, start, bits))
     # The furthest end reached so far; it never crosses into the next pair, whose keys are
     # all larger.
-    reach = np.maximum.accumulate(((pair_index << bits) | end)[order])
+    reach = np.maximum.accumulate(pack(pair_index, end, bits)[order])
     del order
     # An island starts at a segment that starts after everything before it ended (one that
     # starts exactly where the island reached continues it: back-to-back sessions).
@@ -142,8 +152,8 @@ def _one_mask_transitions(pair_index: I64, pair_subject: I64, start: I64, end: I
     on[0::2] = mask
     off = np.zeros(keys.size, dtype=np.int64)
     off[1::2] = mask
-    return Transitions(subject=pair_subject[keys >> bits],
-                       t=keys & ((np.int64(1) << bits) - 1), before=off, after=on)
+    pair, t = unpack(keys, bits)
+    return Transitions(subject=pair_subject[pair], t=t, before=off, after=on)
 
 
 def _masks_after(order: Idx, is_end: Bool, last: Idx, mask_code: I64, mask_values: I64,
@@ -154,11 +164,11 @@ def _masks_after(order: Idx, is_end: Bool, last: Idx, mask_code: I64, mask_value
     codes = np.concatenate([code, code])[order]
     del code
     present = int(np.bitwise_or.reduce(mask_values))
-    bits = [b for b in range(present.bit_length()) if (present >> b) & 1]
+    item_bits = [b for b in range(present.bit_length()) if (present >> b) & 1]
     after = np.zeros(last.size, dtype=np.int64)
     group = _LANES if lanes_ok else 1
-    for first in range(0, len(bits), group):
-        word_bits = bits[first:first + group]
+    for first in range(0, len(item_bits), group):
+        word_bits = item_bits[first:first + group]
         spread = np.zeros(mask_values.size, dtype=np.int64)
         for lane, b in enumerate(word_bits):
             spread |= ((mask_values >> np.int64(b)) & 1) << np.int64(_LANE_BITS * lane)
