@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from lrm.api.deps import Caller, Ctx, HttpError, Provider, forbidden
 from lrm.domain.bundles import parse_bundle_set, parse_entitlement
 from lrm.domain.errors import InputError
-from lrm.domain.report_rows import Subject
+from lrm.domain.report_rows import ReportReference
 from lrm.reporting import ReportKind, ReportRequest, as_csv, as_json, build_report, parse_date
 from lrm.store import catalog, job_runs, provisioning
 from lrm.store import report_queries as q
@@ -122,6 +122,15 @@ async def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
     return Response(content, media_type=media_type, headers=headers)
 
 
+def _reference(ctx: Ctx, version: tuple[Any, ...] | None = None) -> ReportReference:
+    """Names, limits and run dates of the data version (`version`, or the current one)."""
+    def load() -> ReportReference:
+        with ctx.engine.connect() as connection:
+            return q.load_reference(connection)
+
+    return ctx.reports.reference(ctx.reports.version() if version is None else version, load)
+
+
 def _build(ctx: Ctx, key: tuple[ReportRequest, bool]) -> tuple[bytes, str, dict[str, str]]:
     """The rendered report for a cache key (from the cache when still current)."""
     version = ctx.reports.version()
@@ -129,8 +138,8 @@ def _build(ctx: Ctx, key: tuple[ReportRequest, bool]) -> tuple[bytes, str, dict[
     if cached is not None:
         return cached
     report_request, wants_csv = key
+    reference = _reference(ctx, version)
     with ctx.engine.connect() as connection:
-        reference = ctx.reports.reference(version, lambda: q.load_reference(connection))
         report = build_report(connection, report_request, ctx.settings.lrm.zone,
                               reference=reference)
     if wants_csv:
@@ -199,11 +208,10 @@ async def _group_report(kind: ReportKind, request: Request, ctx: Ctx, principal:
                         item: list[int] | None, output: str | None) -> Response:
     level = "agent_group" if kind == "agent-group" else "place_group"
 
-    def group_subject() -> Subject | None:
-        with ctx.engine.connect() as connection:
-            return q.group_subjects(connection, level).get(group)
-
-    subject = await run_in_threadpool(group_subject)
+    reference = ctx.reports.remembered_reference()  # in memory: no hop to the thread pool
+    if reference is None:
+        reference = await run_in_threadpool(_reference, ctx)
+    subject = reference.groups[level].get(group)
     if subject is None:
         raise InputError([f"group: {group} is not a known {kind}"], what="report request")
     if subject.tenant_id is None or not principal.may_see_tenant(subject.tenant_id):
