@@ -82,11 +82,15 @@ def recent_runs(connection: sa.Connection, limit: int = 20) -> list[RunRecord]:
     return [RunRecord(**row._asdict()) for row in rows]
 
 
-def succeeded_dates(connection: sa.Connection, start: date, end: date) -> set[date]:
-    return set(connection.execute(
-        sa.select(job_run.c.business_date).distinct()
-        .where(job_run.c.status == "succeeded", job_run.c.business_date.between(start, end))
-    ).scalars())
+def succeeded_dates(connection: sa.Connection, start: date | None = None,
+                    end: date | None = None) -> set[date]:
+    """Business dates with a succeeded run (in [start, end] when given)."""
+    query = sa.select(job_run.c.business_date).distinct().where(job_run.c.status == "succeeded")
+    if start is not None:
+        query = query.where(job_run.c.business_date >= start)
+    if end is not None:
+        query = query.where(job_run.c.business_date <= end)
+    return set(connection.execute(query).scalars())
 
 
 def last_run(connection: sa.Connection) -> RunRecord | None:

@@ -18,12 +18,12 @@ from lrm.domain.report_rows import (
     ReportReference,
     Subject,
 )
+from lrm.store import job_runs
 from lrm.store.schema import (
     bundle,
     config_group,
     entitlement,
     entitlement_line,
-    job_run,
     provisioned_count,
     sellable_item,
     tenant,
@@ -95,9 +95,7 @@ def load_reference(connection: sa.Connection) -> ReportReference:
                 for level in ("agent_group", "place_group")},
         provisioned=provisioned_limits(connection),
         entitlements=entitlement_files(connection),
-        succeeded_dates=frozenset(connection.execute(
-            sa.select(job_run.c.business_date).distinct()
-            .where(job_run.c.status == "succeeded")).scalars()),
+        succeeded_dates=frozenset(job_runs.succeeded_dates(connection)),
     )
 
 
