@@ -405,17 +405,16 @@ def sellable_items(ctx: Ctx, principal: Caller) -> list[dict[str, Any]]:
 @router.get("/tenants", summary="Tenants visible to the caller", responses=ERRORS)
 def tenants(ctx: Ctx, principal: Caller) -> list[dict[str, Any]]:
     """Tenants (and their groups) this token may see."""
-    with ctx.engine.connect() as connection:
-        names = q.tenant_subjects(connection)
-        groups = {kind: q.group_subjects(connection, kind)
-                  for kind in ("agent_group", "place_group")}
-    visible = [t for t in sorted(names) if principal.may_see_tenant(t)]
-    return [{"id": t, "name": names[t].name,
-             "agent_groups": [{"id": g.id, "name": g.name}
-                              for g in groups["agent_group"].values() if g.tenant_id == t],
-             "place_groups": [{"id": g.id, "name": g.name}
-                              for g in groups["place_group"].values() if g.tenant_id == t]}
-            for t in visible]
+    reference = _reference(ctx)  # the tenants and groups the reports use, as of this version
+    owned: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
+    for level, groups in reference.groups.items():
+        for group in groups.values():
+            owned.setdefault((level, group.tenant_id), []).append(
+                {"id": group.id, "name": group.name})
+    return [{"id": t, "name": reference.tenants[t].name,
+             "agent_groups": owned.get(("agent_group", t), []),
+             "place_groups": owned.get(("place_group", t), [])}
+            for t in sorted(reference.tenants) if principal.may_see_tenant(t)]
 
 
 @router.get("/jobs", summary="Recent job runs (provider only)", responses=ERRORS)

@@ -105,13 +105,12 @@ def tenant_subjects(connection: sa.Connection) -> dict[int, Subject]:
 
 
 def group_subjects(connection: sa.Connection, kind: str,
-                   tenants: dict[int, Subject] | None = None) -> dict[int, Subject]:
-    """Groups of `kind` by id, with their tenant's name (from `tenants` when given)."""
-    names = tenant_subjects(connection) if tenants is None else tenants
+                   tenants: dict[int, Subject]) -> dict[int, Subject]:
+    """Groups of `kind` by id, with their tenant's name (from `tenants`)."""
     g = config_group.c
     result = {}
     for r in connection.execute(sa.select(g.id, g.name, g.tenant_id).where(g.kind == kind)):
-        owner = names.get(r.tenant_id)
+        owner = tenants.get(r.tenant_id)
         result[r.id] = Subject(r.id, r.name, r.tenant_id, owner.name if owner else None)
     return result
 
