@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -52,9 +54,9 @@ def test_expired_lease_is_taken_with_a_higher_epoch(lrm_engine: sa.Engine) -> No
         state = co.read_lease(c)
         assert state is not None and (state.holder, state.epoch) == ("b", 2)
     with lrm_engine.begin() as c, pytest.raises(FencedError, match="held by b with epoch 2"):
-        co.fence_lease(c, "a", 1)
+        co.fence_lease(c, "a", 1, silence_s=10)
     with lrm_engine.begin() as c:
-        co.fence_lease(c, "b", 2)
+        co.fence_lease(c, "b", 2, silence_s=10)
 
 
 def test_reacquiring_own_expired_lease_bumps_the_epoch(lrm_engine: sa.Engine) -> None:
@@ -95,7 +97,7 @@ def test_job_lock_is_exclusive_and_recovered_after_heartbeat_lapses(
     with lrm_engine.begin() as c:
         assert not co.heartbeat_job_lock(c, "a/1")
         with pytest.raises(FencedError, match="holder: b/1"):
-            co.fence_job_lock(c, "a/1")
+            co.fence_job_lock(c, "a/1", silence_s=10)
 
 
 def test_released_job_lock_is_free(lrm_engine: sa.Engine) -> None:
@@ -104,3 +106,52 @@ def test_released_job_lock_is_free(lrm_engine: sa.Engine) -> None:
         co.acquire_job_lock(c, "a/1", 1, stale_s=60)
         co.release_job_lock(c, "a/1")
         assert co.acquire_job_lock(c, "b/1", 1, stale_s=60) is not None
+
+
+def _lock_timeout_attempt(engine: sa.Engine, me: str) -> co.LeaseState | None:
+    """One acquire that gives up after 0.2 s on a locked row (psycopg's LockNotAvailable)."""
+    with co.coordination_transaction(engine, 10) as c:
+        c.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+        return co.acquire_or_renew_lease(c, me, 10)
+
+
+def _orphan_and_takeover(lrm_engine: sa.Engine,
+                         lock: Callable[[sa.Connection], None]) -> float:
+    """Lock the lease row in a transaction whose client then falls silent (as if cut off before
+    its COMMIT arrived), show the row is locked, and return how long after that the peer "b"
+    takes over. The orphan's COMMIT must fail: its session was ended by the server."""
+    with lrm_engine.begin() as c:
+        co.acquire_or_renew_lease(c, "a", 0.5)
+    orphan = co.coordination_transaction(lrm_engine, 1.0)
+    connection = orphan.__enter__()
+    lock(connection)
+    silent_since = time.monotonic()
+    with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+        _lock_timeout_attempt(lrm_engine, "b")
+    state = None
+    while state is None and time.monotonic() - silent_since < 10:
+        with contextlib.suppress(sa.exc.OperationalError):
+            state = _lock_timeout_attempt(lrm_engine, "b")
+    took = time.monotonic() - silent_since
+    assert state is not None and (state.holder, state.epoch) == ("b", 2)
+    with pytest.raises(sa.exc.DBAPIError, match="idle-in-transaction timeout"):
+        orphan.__exit__(None, None, None)
+    return took
+
+
+def test_a_renew_cut_off_before_its_commit_does_not_block_the_takeover(
+        lrm_engine: sa.Engine) -> None:
+    """The renew's row lock is released when the server ends the silent session (1 s here),
+    not when TCP notices (never, behind a black-holing switch)."""
+    took = _orphan_and_takeover(lrm_engine,
+                                lambda c: co.acquire_or_renew_lease(c, "a", 0.5) and None)
+    assert took < 3.0, took
+
+
+def test_a_fence_cut_off_before_its_commit_does_not_block_the_takeover(
+        lrm_engine: sa.Engine) -> None:
+    """A writing transaction that took the fence and then lost its client gives the lease row
+    up after the fence's silence limit, and never commits."""
+    took = _orphan_and_takeover(
+        lrm_engine, lambda c: co.fence_lease(c, "a", 1, silence_s=1.0))
+    assert took < 3.0, took

@@ -178,7 +178,7 @@ class Instance:
             await self._become_primary(state.epoch)
 
     def _acquire_or_renew(self) -> co.LeaseState | None:
-        with self.engine.begin() as connection:
+        with co.coordination_transaction(self.engine, self.timings.ttl_s) as connection:
             state = co.acquire_or_renew_lease(connection, self.instance_id,
                                               self.timings.ttl_s)
         with contextlib.suppress(sa.exc.SQLAlchemyError), self.engine.connect() as connection:
@@ -260,7 +260,7 @@ class Instance:
                 self._shutdown.set()
 
     def _release(self, epoch: int) -> None:
-        with self.engine.begin() as connection:
+        with co.coordination_transaction(self.engine, self.timings.ttl_s) as connection:
             co.release_lease(connection, self.instance_id, epoch)
             connection.execute(sa.text("SELECT pg_notify(:c, :p)"),
                                {"c": NOTIFY_CHANNEL, "p": f"released:{self.instance_id}"})

@@ -86,7 +86,7 @@ class NightlyJob:
             fence(connection)
             run_id = job_runs.start_run(connection, business_date, self.instance_id, epoch,
                                         trigger)
-        with self.engine.begin() as connection:
+        with co.coordination_transaction(self.engine, self._silence_s) as connection:
             co.heartbeat_job_lock(connection, holder, run_id)
         log = self.log.bind(epoch=epoch, business_date=business_date.isoformat(), run_id=run_id)
         log.info("job.started", trigger=trigger)
@@ -169,24 +169,30 @@ class NightlyJob:
             self.metrics.job_last_success.set(time.time())
 
     # ------------------------------------------------------------------ lock and fences
+    @property
+    def _silence_s(self) -> float:
+        """How long the server lets a lock-holding transaction of ours wait on a silent client
+        (co.abort_if_silent): one lease TTL, also the job lock's staleness."""
+        return self.settings.ha.lease_ttl_s
+
     def _lease_fence(self, epoch: int) -> Callable[[sa.Connection], None]:
         def check(connection: sa.Connection) -> None:
             if self.under_lease:
-                co.fence_lease(connection, self.instance_id, epoch)
+                co.fence_lease(connection, self.instance_id, epoch, silence_s=self._silence_s)
         return check
 
     def _fence(self, holder: str, epoch: int) -> Callable[[sa.Connection], None]:
         lease = self._lease_fence(epoch)
 
         def check(connection: sa.Connection) -> None:
-            co.fence_job_lock(connection, holder)
+            co.fence_job_lock(connection, holder, silence_s=self._silence_s)
             lease(connection)
         return check
 
     @contextmanager
     def _job_lock(self, holder: str, epoch: int, cancel: threading.Event) -> Iterator[None]:
         stale_s = self.settings.ha.lease_ttl_s
-        with self.engine.begin() as connection:
+        with co.coordination_transaction(self.engine, self._silence_s) as connection:
             self._lease_fence(epoch)(connection)
             if co.acquire_job_lock(connection, holder, epoch, stale_s) is None:
                 state = co.read_job_lock(connection)
@@ -207,7 +213,7 @@ class NightlyJob:
             stop.set()
             beat.join(timeout=5)
             def release() -> None:
-                with self.engine.begin() as connection:
+                with co.coordination_transaction(self.engine, self._silence_s) as connection:
                     co.release_job_lock(connection, holder)
 
             self._retry(release, "job.lock_release_failed", holder=holder)
@@ -216,7 +222,7 @@ class NightlyJob:
         interval = self.settings.ha.renew_interval_s
         while not stop.wait(interval):
             try:
-                with self.engine.begin() as connection:
+                with co.coordination_transaction(self.engine, self._silence_s) as connection:
                     if not co.heartbeat_job_lock(connection, holder):
                         self.log.error("job.lock_lost", holder=holder)
                         cancel.set()

@@ -5,6 +5,8 @@ followed by a write (see src/lrm/store/sql/)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +17,9 @@ from lrm.store.sql import load_sql
 
 PRIMARY_LEASE = "primary"
 NIGHTLY_LOCK = "nightly"
+
+_ABORT_IF_SILENT = sa.text(
+    "SELECT set_config('idle_in_transaction_session_timeout', :ms, true)")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,27 @@ class LockState:
     db_now: datetime
 
 
+def abort_if_silent(connection: sa.Connection, silence_s: float) -> None:
+    """From here to the end of the current transaction, have the server end the session (and so
+    abort the transaction) when the client stays silent inside it for `silence_s`.
+
+    A lease or job-lock row locked by a client that is cut off before its COMMIT arrives stays
+    locked as long as the server's session lives, and behind a switch that black-holes the
+    traffic TCP never ends that session: the peer's takeover would wait on the lock forever.
+    Every transaction that locks one of these rows sets this first, with the lease TTL: a
+    client silent for that long has lost its lease anyway, and its transaction never
+    commits."""
+    connection.execute(_ABORT_IF_SILENT, {"ms": str(max(1, round(silence_s * 1000)))})
+
+
+@contextmanager
+def coordination_transaction(engine: sa.Engine, silence_s: float) -> Iterator[sa.Connection]:
+    """A transaction for lease or job-lock statements (see `abort_if_silent`)."""
+    with engine.begin() as connection:
+        abort_if_silent(connection, silence_s)
+        yield connection
+
+
 def acquire_or_renew_lease(connection: sa.Connection, me: str, ttl_s: float,
                            name: str = PRIMARY_LEASE) -> LeaseState | None:
     """Renew our lease or take a free/expired one. None when another instance holds it."""
@@ -65,10 +91,12 @@ def read_lease(connection: sa.Connection, name: str = PRIMARY_LEASE) -> LeaseSta
     return LeaseState(row.holder, row.epoch, row.expires_at, row.db_now, row.released_by)
 
 
-def fence_lease(connection: sa.Connection, me: str, epoch: int,
+def fence_lease(connection: sa.Connection, me: str, epoch: int, *, silence_s: float,
                 name: str = PRIMARY_LEASE) -> None:
     """Raise FencedError unless `me` still holds the lease with `epoch` (row share-locked until the
-    surrounding transaction ends)."""
+    surrounding transaction ends, which the server forces after `silence_s` of client
+    silence: see `abort_if_silent`)."""
+    abort_if_silent(connection, silence_s)
     row = connection.execute(load_sql("lease_fence"),
                              {"name": name, "me": me, "epoch": epoch}).first()
     if row is None:
@@ -106,7 +134,10 @@ def read_job_lock(connection: sa.Connection, name: str = NIGHTLY_LOCK) -> LockSt
                      row.db_now)
 
 
-def fence_job_lock(connection: sa.Connection, me: str, name: str = NIGHTLY_LOCK) -> None:
+def fence_job_lock(connection: sa.Connection, me: str, *, silence_s: float,
+                   name: str = NIGHTLY_LOCK) -> None:
+    """Raise FencedError unless `me` still holds the job lock (share-locked as `fence_lease`)."""
+    abort_if_silent(connection, silence_s)
     if connection.execute(load_sql("job_lock_fence"), {"name": name, "me": me}).first() is None:
         current = read_job_lock(connection, name)
         holder = current.holder if current else None
