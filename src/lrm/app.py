@@ -19,6 +19,7 @@ from lrm.job.runner import NightlyJob
 from lrm.job.scheduler import PrimaryScheduler
 from lrm.observability import Metrics
 from lrm.settings import Settings
+from lrm.store import coordination as co
 from lrm.store import migrate
 from lrm.store.db import create_engine, resolve_database_url
 
@@ -30,12 +31,14 @@ class Database:
 
 
 def open_database(settings: Settings, *, require_schema: bool = True,
-                  pool_size: int = 5) -> Database:
+                  pool_size: int = 5, serving: bool = False) -> Database:
     """The LRM DB (the embedded server when no URL is configured), checked to be at the schema
-    revision this version expects."""
+    revision this version expects. The sessions of `lrm serve` are named apart from a command's
+    (`co.serving_application_name`): a new primary ends those its predecessor left open."""
     url = resolve_database_url(settings.lrm.database_url, settings.lrm.data_dir)
-    engine = create_engine(url, pool_size=pool_size,
-                           application_name=f"lrm-{settings.lrm.instance_id}")
+    instance_id = settings.lrm.instance_id
+    name = co.serving_application_name(instance_id) if serving else f"lrm-cli-{instance_id}"
+    engine = create_engine(url, pool_size=pool_size, application_name=name)
     if require_schema:
         try:
             with engine.connect() as connection:
@@ -74,7 +77,7 @@ def serve(settings: Settings) -> NoReturn:
     The process ends with os._exit: a thread stuck in a call to an unreachable database (the
     very case that makes an instance step down) would otherwise keep the interpreter from
     exiting, and a supervisor waiting for `exit_on_lease_loss` would wait forever."""
-    database = open_database(settings, pool_size=10)
+    database = open_database(settings, pool_size=10, serving=True)
     # uvloop (and uvicorn's httptools parser, picked up automatically) roughly halve the
     # per-request cost of the report port.
     loop = uvloop.new_event_loop()

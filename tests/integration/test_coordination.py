@@ -6,11 +6,13 @@ import contextlib
 import time
 from collections.abc import Callable
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
 from lrm.domain.errors import FencedError
 from lrm.store import coordination as co
+from lrm.store.db import libpq_url
 
 
 def poll(condition: object, timeout_s: float = 10.0) -> None:
@@ -155,3 +157,50 @@ def test_a_fence_cut_off_before_its_commit_does_not_block_the_takeover(
     took = _orphan_and_takeover(
         lrm_engine, lambda c: co.fence_lease(c, "a", 1, silence_s=1.0))
     assert took < 3.0, took
+
+
+_DAILY_ROW = ("INSERT INTO usage_daily (level, subject_id, item_id, business_date, peak_value, "
+              "run_id) VALUES ('tenant', 101, 1, '2026-11-24', {value}, 1)")
+
+
+def test_a_new_primary_ends_the_sessions_its_predecessor_left_open(
+        lrm_db_url: str, lrm_engine: sa.Engine) -> None:
+    """The predecessor's `lrm serve` session, cut off halfway through writing a date's results
+    (a row inserted, a COPY begun and never finished: a session the server sees as active, so
+    no idle timeout ends it), blocks the same rows for anyone else; the new primary learns who
+    held the lease before it, ends that session, and writes the date."""
+    orphan = psycopg.connect(libpq_url(lrm_db_url),
+                             application_name=co.serving_application_name("a"))
+    bystander = psycopg.connect(libpq_url(lrm_db_url), application_name="lrm-cli-a")
+    try:
+        with lrm_engine.begin() as c:
+            co.acquire_or_renew_lease(c, "a", 0.3)
+        orphan.execute(_DAILY_ROW.format(value=1))
+        copying = orphan.cursor().copy("COPY usage_daily FROM STDIN")  # kept: dropping it
+        copying.__enter__().write(b"tenant\t102\t1\t2026-11-24\t")  # would end the COPY
+        bystander.execute("SELECT 1")  # a transaction of `lrm job run` on the same host
+        with pytest.raises(sa.exc.OperationalError, match="lock timeout"), \
+                lrm_engine.begin() as c:
+            c.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+            c.execute(sa.text(_DAILY_ROW.format(value=2)))
+        time.sleep(0.3)  # the point of the test is the lapsed lease
+        with co.coordination_transaction(lrm_engine, 10) as c:
+            state = co.acquire_or_renew_lease(c, "b", 10)
+        assert state is not None and state.previous_holder == "a"
+        with lrm_engine.begin() as c:
+            assert co.end_sessions_of(c, state.previous_holder) == 1
+        with lrm_engine.begin() as c:
+            c.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+            c.execute(sa.text(_DAILY_ROW.format(value=2)))
+        assert bystander.execute("SELECT 1").fetchone() == (1,)
+        with lrm_engine.connect() as c:
+            assert c.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lrm-a'")
+            ).scalar_one() == 0
+        with co.coordination_transaction(lrm_engine, 10) as c:
+            renewed = co.acquire_or_renew_lease(c, "b", 10)
+        assert renewed is not None and renewed.previous_holder == "b"
+    finally:
+        bystander.close()
+        with contextlib.suppress(psycopg.Error):
+            orphan.close()

@@ -181,6 +181,9 @@ class Instance:
         with co.coordination_transaction(self.engine, self.timings.ttl_s) as connection:
             state = co.acquire_or_renew_lease(connection, self.instance_id,
                                               self.timings.ttl_s)
+        predecessor = state.previous_holder if state is not None else None
+        if predecessor is not None and predecessor != self.instance_id:
+            self._end_sessions_of(predecessor)
         with contextlib.suppress(sa.exc.SQLAlchemyError), self.engine.connect() as connection:
             run = job_runs.last_run(connection)
             if run is not None:
@@ -188,6 +191,21 @@ class Instance:
                     "business_date": run.business_date.isoformat(), "status": run.status,
                     "finished_at": run.finished_at.isoformat() if run.finished_at else None}
         return state
+
+    def _end_sessions_of(self, predecessor: str) -> None:
+        """Before this primary's first job: end what the previous primary left open (see
+        co.end_sessions_of). Failing to (no right to signal its sessions) is logged, not fatal:
+        the job then waits on the locks as it would have."""
+        try:
+            with self.engine.begin() as connection:
+                ended = co.end_sessions_of(connection, predecessor)
+        except sa.exc.SQLAlchemyError as exc:
+            self.log.warning("lease.predecessor_sessions_not_ended", predecessor=predecessor,
+                             error=str(getattr(exc, "orig", exc)).strip())
+            return
+        if ended:
+            self.log.warning("lease.predecessor_sessions_ended", predecessor=predecessor,
+                             sessions=ended)
 
     async def _observe_peer(self) -> None:
         loop = asyncio.get_running_loop()

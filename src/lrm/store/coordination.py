@@ -18,6 +18,10 @@ from lrm.store.sql import load_sql
 PRIMARY_LEASE = "primary"
 NIGHTLY_LOCK = "nightly"
 
+_END_SESSIONS = sa.text(
+    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+    "WHERE application_name = :application_name AND datname = current_database() "
+    "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL")
 _ABORT_IF_SILENT = sa.text(
     "SELECT set_config('idle_in_transaction_session_timeout', :ms, true)")
 
@@ -29,6 +33,7 @@ class LeaseState:
     expires_at: datetime | None
     db_now: datetime
     released_by: str | None = None
+    previous_holder: str | None = None  # set by acquire_or_renew_lease only
 
     @property
     def expires_in_s(self) -> float:
@@ -75,7 +80,28 @@ def acquire_or_renew_lease(connection: sa.Connection, me: str, ttl_s: float,
                              {"name": name, "me": me, "ttl_s": ttl_s}).first()
     if row is None:
         return None
-    return LeaseState(row.holder, row.epoch, row.expires_at, row.db_now)
+    return LeaseState(row.holder, row.epoch, row.expires_at, row.db_now,
+                      previous_holder=row.previous_holder)
+
+
+def serving_application_name(instance_id: str) -> str:
+    """The PostgreSQL application_name of every LRM DB session of `lrm serve` on `instance_id`
+    (a command such as `lrm job run` names its sessions apart)."""
+    return f"lrm-{instance_id}"
+
+
+def end_sessions_of(connection: sa.Connection, instance_id: str) -> int:
+    """End the sessions `lrm serve` on `instance_id` has inside a transaction; how many.
+
+    Called by a new primary on its predecessor. Sessions cut off by a partition, or belonging
+    to a frozen process, can hold row locks (a half-written date's results) that would block
+    this primary's job until TCP notices, which may be never. What they were writing could not
+    commit anyway: results and run states are committed under a share lock of the lease row,
+    which now has a higher epoch (and a transaction already holding that lock would have held
+    up the takeover). Does not wait for them to end:
+    a statement blocked on their locks goes on when they do, milliseconds later."""
+    return int(connection.execute(_END_SESSIONS, {
+        "application_name": serving_application_name(instance_id)}).scalar_one())
 
 
 def release_lease(connection: sa.Connection, me: str, epoch: int,
