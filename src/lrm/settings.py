@@ -162,6 +162,12 @@ class IconSection(_Section):
         default=None,
         description="IDBs with the same ha_pair hold copies of the same sessions and are "
                     "de-duplicated by LOGINSESSIONID.")
+    read_timeout_s: float = Field(
+        default=300, gt=0,
+        description="A read that receives nothing from this IDB for this many seconds is "
+                    "abandoned and the IDB counted as failed for the run (a server or network "
+                    "that stopped answering would otherwise hold the job for hours). PostgreSQL "
+                    "IDBs; for other databases use the driver's timeouts in the URL.")
 
 
 class GvpSection(_Section):

@@ -3,11 +3,15 @@ same rows from a real IDB, and unreachable or wrong databases give errors naming
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 from lrm.domain.calendar import business_day
@@ -15,7 +19,8 @@ from lrm.domain.errors import SourceError
 from lrm.settings import load_settings
 from lrm.sim.model import SimParams
 from lrm.sim.run import run_simulation
-from lrm.sources.idb import PortableReader, PostgresCopyReader
+from lrm.sources.idb import IdbReader, PortableReader, PostgresCopyReader
+from lrm.store.db import libpq_url
 from lrm.store.embedded import EmbeddedPostgres
 
 TODAY = date(2026, 11, 20)
@@ -29,7 +34,7 @@ def test_copy_and_portable_paths_agree(pg_server: EmbeddedPostgres, tmp_path: Pa
                    db_prefix=f"idb_{uuid.uuid4().hex[:6]}_", gateway_port=0, gvp_ports=(0, 0))
     icon = load_settings(tmp_path / "lrm.toml", environ={}).icon[1]
     day = business_day(TODAY - timedelta(days=1), "UTC")
-    fast = PostgresCopyReader(icon.name, icon.url).read(day.start_ts, day.end_ts,
+    fast = PostgresCopyReader(icon.name, icon.url, 60).read(day.start_ts, day.end_ts,
                                                         day.end_ts + 86_400)
     portable = PortableReader(icon.name, icon.url).read(day.start_ts, day.end_ts,
                                                         day.end_ts + 86_400)
@@ -44,15 +49,34 @@ def test_copy_and_portable_paths_agree(pg_server: EmbeddedPostgres, tmp_path: Pa
     assert ordered(fast.rows) == ordered(portable.rows)
     assert sorted(fast.open_guids) == sorted(portable.open_guids)
     guids = fast.open_guids[:3]
-    assert ordered(PostgresCopyReader(icon.name, icon.url).read_guids(guids)) == ordered(
+    assert ordered(PostgresCopyReader(icon.name, icon.url, 60).read_guids(guids)) == ordered(
         PortableReader(icon.name, icon.url).read_guids(guids))
 
 
-@pytest.mark.parametrize("reader", [PostgresCopyReader, PortableReader])
-def test_errors_name_the_source(reader: type, empty_db_url: str) -> None:
+@pytest.mark.parametrize("reader", [partial(PostgresCopyReader, read_timeout_s=60),
+                                    PortableReader], ids=["copy", "portable"])
+def test_errors_name_the_source(reader: Callable[[str, str], IdbReader],
+                                empty_db_url: str) -> None:
     """A refused connection and a database without G_LOGIN_SESSION are SourceErrors naming the
     IDB."""
     with pytest.raises(SourceError, match=r"^icon-x: .*(refused|connect)"):
         reader("icon-x", "postgresql://postgres@127.0.0.1:1/none").read(0, 1, 2)
     with pytest.raises(SourceError, match=r"icon-y: .*g_login_session.*ICON database"):
         reader("icon-y", empty_db_url).read(0, 1, 2)
+
+
+def test_a_silent_idb_is_abandoned_after_read_timeout_s(empty_db_url: str) -> None:
+    """An IDB that stops sending (here: a query that sleeps, as a server behind a dead switch
+    looks to the client) fails the read with a message naming read_timeout_s, after about that
+    long, instead of holding the job for as long as TCP keeps the connection."""
+    with psycopg.connect(libpq_url(empty_db_url), autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE idb_rows (loginsessionid text, agentid int, loginid int, placeid int, "
+            "primarydeviceid int, created_ts bigint, terminated_ts bigint, providertag int)")
+        connection.execute("CREATE VIEW g_login_session AS SELECT idb_rows.* FROM idb_rows, "
+                           "pg_sleep(20) UNION ALL SELECT 'x', 1, 1, 1, 1, 0, 1, 1")
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"^icon-z: no data from the IDB for 1 s "
+                                          r"\(read_timeout_s\)"):
+        PostgresCopyReader("icon-z", empty_db_url, read_timeout_s=1).read(0, 10, 20)
+    assert time.monotonic() - started < 5

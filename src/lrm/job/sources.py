@@ -15,7 +15,7 @@ import numpy.typing as npt
 from lrm.domain.dedup import RawSessions
 from lrm.domain.errors import SourceError
 from lrm.settings import IconSection
-from lrm.sources.idb import IdbRead, guid_hashes, open_idb_reader
+from lrm.sources.idb import IdbRead, IdbReader, guid_hashes, open_idb_reader
 
 
 @dataclass
@@ -23,6 +23,10 @@ class IdbReadResult:
     rows: RawSessions
     outcome: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+def reader_of(icon: IconSection) -> IdbReader:
+    return open_idb_reader(icon.name, icon.url, read_timeout_s=icon.read_timeout_s)
 
 
 def read_all_idbs(icons: list[IconSection], window_start: int, window_end: int,
@@ -33,8 +37,7 @@ def read_all_idbs(icons: list[IconSection], window_start: int, window_end: int,
 
     def read(icon: IconSection) -> IdbRead | SourceError:
         try:
-            return open_idb_reader(icon.name, icon.url).read(window_start, window_end,
-                                                               future_after)
+            return reader_of(icon).read(window_start, window_end, future_after)
         except SourceError as exc:
             return exc
 
@@ -90,7 +93,7 @@ def _partner_copies(members: list[tuple[IconSection, IdbRead | SourceError]],
         if not wanted:
             continue
         try:
-            found = open_idb_reader(icon.name, icon.url).read_guids(wanted)
+            found = reader_of(icon).read_guids(wanted)
         except SourceError as exc:
             outcome[icon.name] = {"status": "degraded", "error": str(exc)}
             continue

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lrm.domain.dedup import NULL, Int64Array, RawSessions
 from lrm.domain.errors import SourceError
+from lrm.sources.silence import SilenceGuard
 from lrm.store.db import libpq_url, sqlalchemy_url
 
 COLUMNS = ("guid_hi", "guid_lo", "agent", "login", "place", "dn", "created", "terminated",
@@ -84,11 +85,11 @@ class IdbReader(Protocol):
         ...
 
 
-def open_idb_reader(name: str, url: str) -> IdbReader:
+def open_idb_reader(name: str, url: str, *, read_timeout_s: float) -> IdbReader:
     """The fastest reader for the database behind `url`."""
     dialect = sa.engine.make_url(sqlalchemy_url(url)).get_backend_name()
     if dialect == "postgresql":
-        return PostgresCopyReader(name, url)
+        return PostgresCopyReader(name, url, read_timeout_s)
     return PortableReader(name, url)
 
 
@@ -96,12 +97,14 @@ def open_idb_reader(name: str, url: str) -> IdbReader:
 class PostgresCopyReader:
     name: str
     url: str
+    read_timeout_s: float  # a read that hears nothing for this long is abandoned
 
     def read(self, window_start: int, window_end: int, future_after: int) -> IdbRead:
         where = SESSION_WINDOW.format(start=int(window_start), end=int(window_end),
                                   future=int(future_after))
-        with self._connect() as connection:
-            rows = self._copy(connection, psycopg.sql.SQL(_PG_SELECT + where))
+        with self._connect() as (connection, guard):
+            rows = self._copy(connection, guard, psycopg.sql.SQL(_PG_SELECT + where))
+            guard.heard()
             open_guids = [r[0] for r in connection.execute(
                 _PG_OPEN_GUIDS.format(end=int(window_end))).fetchall()]
         return IdbRead(rows, open_guids)
@@ -111,23 +114,30 @@ class PostgresCopyReader:
             return RawSessions.empty()
         query = psycopg.sql.SQL(_PG_SELECT + " WHERE loginsessionid = ANY({})").format(
             psycopg.sql.Literal(list(guids)))
-        with self._connect() as connection:
-            return self._copy(connection, query)
+        with self._connect() as (connection, guard):
+            return self._copy(connection, guard, query)
 
     @contextmanager
-    def _connect(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connect(self) -> Iterator[tuple[psycopg.Connection[Any], SilenceGuard]]:
+        guard: SilenceGuard | None = None
         try:
             with psycopg.connect(libpq_url(self.url), connect_timeout=_CONNECT_TIMEOUT_S,
-                                 application_name="lrm-idb-reader") as connection:
+                                 application_name="lrm-idb-reader") as connection, \
+                    SilenceGuard(connection.fileno(), self.read_timeout_s) as guard:
                 connection.read_only = True
-                yield connection
+                yield connection, guard
         except psycopg.Error as exc:
+            if guard is not None and guard.tripped:
+                raise SourceError(f"no data from the IDB for {self.read_timeout_s:g} s "
+                                  "(read_timeout_s): the read was abandoned",
+                                  source=self.name) from exc
             raise SourceError(_describe(exc), source=self.name) from exc
 
     @staticmethod
-    def _copy(connection: psycopg.Connection[Any], select: psycopg.sql.Composable) -> RawSessions:
+    def _copy(connection: psycopg.Connection[Any], guard: SilenceGuard,
+              select: psycopg.sql.Composable) -> RawSessions:
         statement = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(select)
-        payload = bytearray()
+        payload = guard.buffer()
         with connection.cursor().copy(statement) as copy:
             for chunk in copy:
                 payload += chunk
