@@ -37,7 +37,8 @@ def open_database(settings: Settings, *, require_schema: bool = True,
     (`co.serving_application_name`): a new primary ends those its predecessor left open."""
     url = resolve_database_url(settings.lrm.database_url, settings.lrm.data_dir)
     instance_id = settings.lrm.instance_id
-    name = co.serving_application_name(instance_id) if serving else f"lrm-cli-{instance_id}"
+    name = (co.serving_application_name(instance_id) if serving
+            else co.command_application_name(instance_id))
     engine = create_engine(url, pool_size=pool_size, application_name=name)
     if require_schema:
         try:

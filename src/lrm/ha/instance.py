@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from lrm import __version__
 from lrm.api.listener import Listener
+from lrm.domain.errors import FencedError
 from lrm.domain.schedule import LeaseTimings
 from lrm.observability import Metrics, get_logger
 from lrm.settings import Settings
@@ -84,6 +85,9 @@ class Instance:
         self._shutdown = asyncio.Event()
         self._switchover = asyncio.Event()
         self._renew_future: asyncio.Future[co.LeaseState | None] | None = None
+        # The instance whose sessions this primary has still to end (set in the lease thread).
+        self._predecessor: str | None = None
+        self._predecessor_warned = False
         # Lease calls get their own threads: a hung database call must not starve the rest.
         self._lease_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lrm-lease")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -181,9 +185,10 @@ class Instance:
         with co.coordination_transaction(self.engine, self.timings.ttl_s) as connection:
             state = co.acquire_or_renew_lease(connection, self.instance_id,
                                               self.timings.ttl_s)
-        predecessor = state.previous_holder if state is not None else None
-        if predecessor is not None and predecessor != self.instance_id:
-            self._end_sessions_of(predecessor)
+        if state is not None and state.previous_holder not in (None, self.instance_id):
+            self._predecessor = state.previous_holder
+        if state is not None and self._predecessor is not None:
+            self._end_predecessor_sessions(state.epoch, self._predecessor)
         with contextlib.suppress(sa.exc.SQLAlchemyError), self.engine.connect() as connection:
             run = job_runs.last_run(connection)
             if run is not None:
@@ -192,20 +197,34 @@ class Instance:
                     "finished_at": run.finished_at.isoformat() if run.finished_at else None}
         return state
 
-    def _end_sessions_of(self, predecessor: str) -> None:
-        """Before this primary's first job: end what the previous primary left open (see
-        co.end_sessions_of). Failing to (no right to signal its sessions) is logged, not fatal:
-        the job then waits on the locks as it would have."""
+    def _end_predecessor_sessions(self, epoch: int, predecessor: str) -> None:
+        """End what the previous primary left open (co.end_sessions_of), before this primary's
+        first job when it can; retried at each renewal until it has been done once."""
         try:
-            with self.engine.begin() as connection:
-                ended = co.end_sessions_of(connection, predecessor)
-        except sa.exc.SQLAlchemyError as exc:
-            self.log.warning("lease.predecessor_sessions_not_ended", predecessor=predecessor,
-                             error=str(getattr(exc, "orig", exc)).strip())
+            with co.coordination_transaction(self.engine, self.timings.ttl_s) as connection:
+                outcome = co.end_sessions_of(connection, self.instance_id, epoch, predecessor,
+                                             silence_s=self.timings.ttl_s)
+        except FencedError:
+            self._predecessor = None  # no longer ours to clean up
             return
-        if ended:
+        except sa.exc.SQLAlchemyError as exc:
+            if not self._predecessor_warned:
+                self._predecessor_warned = True
+                self.log.warning("lease.predecessor_sessions_not_ended",
+                                 predecessor=predecessor,
+                                 error=str(getattr(exc, "orig", exc)).strip())
+            return
+        self._predecessor = None
+        self._predecessor_warned = False
+        if outcome.ended:
             self.log.warning("lease.predecessor_sessions_ended", predecessor=predecessor,
-                             sessions=ended)
+                             sessions=outcome.ended)
+        if outcome.hidden:
+            self.log.warning("lease.predecessor_sessions_not_ended", predecessor=predecessor,
+                             sessions=outcome.hidden,
+                             error="this database role may not see their state: connect both "
+                                   "instances as the same role, or grant pg_read_all_stats "
+                                   "and pg_signal_backend")
 
     async def _observe_peer(self) -> None:
         loop = asyncio.get_running_loop()

@@ -134,10 +134,12 @@ class Pipeline:
                fence: Fence) -> bool:
         """Store `document` as the sample at `mark` (when it differs from the one in force)."""
         with self.engine.begin() as connection:
-            fence(connection)
             stored = config_samples.store_sample(
                 connection, mark, document, self.settings.lrm.instance_id, base=sampling.base,
                 hashes=sampling.hashes if sampling.keep_document else None)
+            # Just before the commit: the fence's share lock holds up the lease renewal (ours
+            # too), and storing a large document takes seconds.
+            fence(connection)
         # Only now committed: later samples may be stored as edits of this one.
         sampling.document = stored.document
         if sampling.keep_document:

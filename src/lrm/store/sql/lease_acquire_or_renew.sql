@@ -3,9 +3,6 @@
 -- Acquire: nobody holds it, or it expired; the epoch rises by one (also when we re-acquire our
 -- own expired lease: a primary that stepped down must never reuse its old epoch).
 -- An instance that released the lease gracefully waits one TTL before competing again.
--- previous_holder: who held the row when the statement began (a new primary ends the sessions
--- its predecessor left open; see coordination.end_sessions_of).
-WITH previous AS (SELECT holder FROM ha_lease WHERE name = :name)
 INSERT INTO ha_lease AS l (name, holder, epoch, acquired_at, renewed_at, expires_at)
 VALUES (:name, :me, 1, statement_timestamp(), statement_timestamp(), statement_timestamp() + make_interval(secs => :ttl_s))
 ON CONFLICT (name) DO UPDATE SET
@@ -20,5 +17,4 @@ WHERE (l.holder = :me AND l.expires_at > statement_timestamp())
    OR ((l.holder IS NULL OR l.expires_at <= statement_timestamp())
        AND NOT (l.released_by IS NOT DISTINCT FROM :me
                 AND l.released_at > statement_timestamp() - make_interval(secs => :ttl_s)))
-RETURNING l.holder, l.epoch, l.expires_at, statement_timestamp() AS db_now,
-          (SELECT holder FROM previous) AS previous_holder
+RETURNING l.holder, l.epoch, l.expires_at, statement_timestamp() AS db_now
