@@ -93,4 +93,3 @@ def _waiting_on_a_lock(cluster: Cluster, instance_id: str) -> bool:
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name "
             "AND wait_event_type = 'Lock'"),
             {"name": co.serving_application_name(instance_id)}).scalar_one())
-

@@ -35,7 +35,7 @@ def test_copy_and_portable_paths_agree(pg_server: EmbeddedPostgres, tmp_path: Pa
     icon = load_settings(tmp_path / "lrm.toml", environ={}).icon[1]
     day = business_day(TODAY - timedelta(days=1), "UTC")
     fast = PostgresCopyReader(icon.name, icon.url, 60).read(day.start_ts, day.end_ts,
-                                                        day.end_ts + 86_400)
+                                                            day.end_ts + 86_400)
     portable = PortableReader(icon.name, icon.url).read(day.start_ts, day.end_ts,
                                                         day.end_ts + 86_400)
     assert len(fast.rows) > 20
