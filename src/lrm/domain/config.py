@@ -35,7 +35,7 @@ from lrm.domain._arrays import (
 )
 from lrm.domain.vocabulary import MISSING, Vocabulary
 
-MAX_DBID = _MAX_DBID = (1 << 31) - 1  # ids are int4 in the LRM DB
+MAX_DBID = (1 << 31) - 1  # ids are int4 in the LRM DB
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 GROUP_SECTIONS = ("agent-groups", "place-groups")  # their members are a ragged column
 
@@ -210,7 +210,7 @@ class _Table:
 
 def _finish(section: str, raw: Columns) -> _Table:
     ids = raw[0]
-    valid = (ids > 0) & (ids <= _MAX_DBID)
+    valid = (ids > 0) & (ids <= MAX_DBID)
     rows = np.flatnonzero(valid)
     if rows.size:
         order = np.lexsort((rows, ids[rows]))
@@ -223,9 +223,9 @@ def _finish(section: str, raw: Columns) -> _Table:
         lo, hi, members = raw[2], raw[3], raw[4]
         owner_row, pos = expand_ranges(lo[rows], hi[rows])
         member = members[pos]
-        ok = (member > 0) & (member <= _MAX_DBID)
+        ok = (member > 0) & (member <= MAX_DBID)
         skipped += int(members.size - np.count_nonzero(
-            (members > 0) & (members <= _MAX_DBID)))
+            (members > 0) & (members <= MAX_DBID)))
         keys = unique((member[ok] << 32) | ids[rows][owner_row[ok]])
         return _Table(ids[rows], (raw[1][rows], keys), skipped)
     return _Table(ids[rows], tuple(c[rows] for c in raw[1:]), skipped)
@@ -321,13 +321,13 @@ class ConfigIndex:
         """(row, group DBID) for every group membership of `members` (persons for
         kind="agent", places for kind="place"), rows in order."""
         keys = self.agent_members if kind == "agent" else self.place_members
-        valid = (members > 0) & (members <= _MAX_DBID)
+        valid = (members > 0) & (members <= MAX_DBID)
         m = np.where(valid, members, 0)
         lo = np.searchsorted(keys, m << 32)
         hi = np.searchsorted(keys, (m + 1) << 32)
         hi = np.where(valid, hi, lo)
         row, pos = expand_ranges(lo, hi)
-        return row, keys[pos] & np.int64(_MAX_DBID)
+        return row, keys[pos] & np.int64(MAX_DBID)
 
 
 def _get(ids: I64, values: npt.NDArray[Any], query: I64,
