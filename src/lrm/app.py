@@ -28,6 +28,7 @@ from lrm.store.db import create_engine, resolve_database_url
 class Database:
     url: str
     engine: sa.Engine
+    application_name: str  # of every session this process opens
 
 
 def open_database(settings: Settings, *, require_schema: bool = True,
@@ -52,7 +53,7 @@ def open_database(settings: Settings, *, require_schema: bool = True,
             engine.dispose()
             raise DatabaseError(f"the LRM database schema is at {current or 'nothing'}, this "
                                 f"lrm needs {migrate.head_revision()}: run `lrm db upgrade`")
-    return Database(url, engine)
+    return Database(url, engine, name)
 
 
 def build_instance(settings: Settings, database: Database) -> Instance:
@@ -64,7 +65,8 @@ def build_instance(settings: Settings, database: Database) -> Instance:
 
     holder: dict[str, Instance] = {}
     report_app = create_report_app(settings, database.engine,
-                                   mode=lambda: holder["instance"].mode)
+                                   mode=lambda: holder["instance"].mode,
+                                   application_name=database.application_name)
     instance = Instance(settings, database.engine, database.url, report_app=report_app,
                         admin_app_factory=lambda i: create_admin_app(i.status, metrics),
                         scheduler_factory=scheduler_factory, metrics=metrics)

@@ -16,15 +16,20 @@ import sqlalchemy as sa
 from lrm.domain.calendar import WEEKDAYS, Granularity
 from lrm.domain.errors import InputError
 from lrm.domain.report_rows import (
-    Limits,
+    LimitTable,
     ReportReference,
     ReportRow,
     Subject,
     columns_for,
-    daily_rows,
-    detailed_rows,
     entitlement_limits,
     missing_dates,
+)
+from lrm.domain.report_table import (
+    DailyColumns,
+    MinuteColumns,
+    ReportTable,
+    daily_table,
+    detailed_table,
 )
 from lrm.store import report_queries as q
 
@@ -51,11 +56,16 @@ class ReportRequest:
 @dataclass(frozen=True)
 class Report:
     request: ReportRequest
-    rows: list[ReportRow]
+    table: ReportTable
     columns: list[str]
     generated_at: datetime
     last_complete_date: date | None
     missing: list[date] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[ReportRow]:
+        """The rows as dicts (the CLI table, the JSON document, CSV)."""
+        return self.table.rows()
 
 
 def parse_date(value: str, parameter: str) -> date:
@@ -93,13 +103,33 @@ def validate_request(request: ReportRequest) -> None:
         raise InputError(problems, what="report request")
 
 
-def build_report(connection: sa.Connection, request: ReportRequest, zone: ZoneInfo, *,
-                 reference: ReportReference | None = None,
-                 now: datetime | None = None) -> Report:
-    """Rows of SPEC §7 for `request`, read from the LRM DB. `reference` is the data besides the
-    values (read here when not given; the API passes the one of the current data version)."""
+@dataclass(frozen=True)
+class ReportPlan:
+    """A request checked against the reference data, with what its rows need besides the
+    values: which subjects and items to read, their names, the limits."""
+
+    request: ReportRequest
+    reference: ReportReference
+    level: str
+    subjects: dict[int, Subject]
+    subject_ids: list[int]
+    items: list[int] | None  # None: every item with values
+    limits: LimitTable
+
+    @property
+    def detailed(self) -> bool:
+        return self.request.granularity == "detailed"
+
+    @property
+    def subject_days(self) -> int:
+        """Subjects × days: what the size of the report grows with."""
+        return len(self.subject_ids) * ((self.request.end - self.request.start).days + 1)
+
+
+def plan_report(request: ReportRequest, reference: ReportReference) -> ReportPlan:
+    """Check `request` (every problem listed in one InputError) and plan its rows."""
     validate_request(request)
-    ref = reference if reference is not None else q.load_reference(connection)
+    ref = reference
     level = LEVEL_OF[request.kind]
     problems = [f"item: {item} is not a sellable item or bundle id" for item in request.items
                 if item not in ref.item_names]
@@ -119,36 +149,53 @@ def build_report(connection: sa.Connection, request: ReportRequest, zone: ZoneIn
         subject_ids = [cast(int, request.group)]
     if problems:
         raise InputError(problems, what="report request")
-
-    items = list(request.items) or None
-    limits: dict[tuple[int, int], Limits]
     if level == "tenant":
-        limits = ref.provisioned
+        limits = ref.provisioned_table
     elif level == "system":
-        limits = entitlement_limits(ref.entitlements, request.start, request.end)
+        limits = LimitTable.of(entitlement_limits(ref.entitlements, request.start, request.end))
     else:
-        limits = {}
-    if request.granularity == "detailed":
-        series = q.minute_series(connection, level, subject_ids=subject_ids, item_ids=items,
-                                 start=request.start, end=request.end)
-        rows = detailed_rows(series, level=level, zone=zone, subjects=subjects,
-                             item_names=ref.item_names, limits=limits)
+        limits = LimitTable.of({})
+    return ReportPlan(request=request, reference=ref, level=level, subjects=subjects,
+                      subject_ids=subject_ids, items=list(request.items) or None,
+                      limits=limits)
+
+
+def finish_report(plan: ReportPlan, values: DailyColumns | MinuteColumns, zone: ZoneInfo, *,
+                  now: datetime | None = None) -> Report:
+    """The report of `plan` from the values read for it (`MinuteColumns` for detailed
+    reports, `DailyColumns` otherwise)."""
+    request, ref = plan.request, plan.reference
+    if isinstance(values, MinuteColumns):
+        table = detailed_table(values, level=plan.level, zone=zone, subjects=plan.subjects,
+                               item_names=ref.item_names, limits=plan.limits)
     else:
-        values = q.daily_values(connection, level, subject_ids=subject_ids, item_ids=items,
-                                start=request.start, end=request.end)
-        rows = daily_rows(values, level=level, granularity=request.granularity,
-                          week_start=request.week_start, zone=zone, subjects=subjects,
-                          item_names=ref.item_names, limits=limits)
+        table = daily_table(values, level=plan.level, granularity=request.granularity,
+                            week_start=request.week_start, zone=zone, subjects=plan.subjects,
+                            item_names=ref.item_names, limits=plan.limits)
     return Report(
-        request=request, rows=rows, columns=columns_for(level),
+        request=request, table=table, columns=columns_for(plan.level),
         generated_at=(now or datetime.now(UTC)).replace(microsecond=0),
         last_complete_date=ref.last_complete_date,
         missing=missing_dates(request.start, request.end, ref.succeeded_dates),
     )
 
 
-def as_document(report: Report) -> dict[str, object]:
-    """The JSON document of SPEC §7."""
+def build_report(connection: sa.Connection, request: ReportRequest, zone: ZoneInfo, *,
+                 reference: ReportReference | None = None,
+                 now: datetime | None = None) -> Report:
+    """Rows of SPEC §7 for `request`, read from the LRM DB. `reference` is the data besides the
+    values (read here when not given; the API passes the one of the current data version)."""
+    validate_request(request)  # before reading anything
+    plan = plan_report(request, reference if reference is not None
+                       else q.load_reference(connection))
+    read = q.minute_series if plan.detailed else q.daily_values
+    return finish_report(plan, read(connection, plan.level, subject_ids=plan.subject_ids,
+                                    item_ids=plan.items, start=request.start, end=request.end),
+                         zone, now=now)
+
+
+def as_document(report: Report, rows: object = None) -> dict[str, object]:
+    """The JSON document of SPEC §7 (`rows`: in place of the report's rows)."""
     request = report.request
     return {
         "report": request.kind,
@@ -163,14 +210,17 @@ def as_document(report: Report) -> dict[str, object]:
             "missing_dates": [d.isoformat() for d in report.missing],
         },
         "columns": report.columns,
-        "rows": report.rows,
+        "rows": report.rows if rows is None else rows,
     }
 
 
 def as_json(report: Report) -> bytes:
-    """The JSON document as compact UTF-8 (orjson: a thousand-row report in a fifth of a
-    millisecond, where validating and dumping it through the pydantic model took a whole one)."""
-    return orjson.dumps(as_document(report))
+    """The JSON document as compact UTF-8: the document around the rows by orjson, the rows
+    assembled from their distinct texts by the table (byte for byte the same as
+    `orjson.dumps(as_document(report))`)."""
+    around = orjson.dumps(as_document(report, rows=[]))
+    assert around.endswith(b"[]}")  # "rows" is the last key
+    return b"".join([around[:-3], *report.table.json_parts(), b"}"])
 
 
 def as_csv(report: Report) -> str:

@@ -13,7 +13,8 @@ from lrm.domain._arrays import i64
 from lrm.domain.calendar import Granularity, business_day, period_start
 from lrm.domain.config import build_config_history
 from lrm.domain.daily import daily_peak, enabled_agents_daily, gvp_daily
-from lrm.domain.report_rows import DailyValue, aggregate
+from lrm.domain.report_rows import day_number, day_of
+from lrm.domain.report_table import NO_TIME, DailyColumns, period_starts, winners
 from lrm.domain.vocabulary import Vocabulary
 from tests.strategies import document, person
 
@@ -48,9 +49,19 @@ def test_daily_peak_matches_a_plain_loop(rows: list[list[int]], excluded: list[b
         assert (values[0, r], minutes[0, r]) == ((best, at) if at >= 0 else (0, -1))
 
 
-def _values(days: list[date], values: list[int]) -> list[DailyValue]:
-    """Daily values of one series; a negative value is a day without a row."""
-    return [DailyValue(101, 1, d, v, None) for d, v in zip(days, values, strict=True) if v >= 0]
+def _aggregate(days: list[date], values: list[int], granularity: Granularity,
+               week_start: str = "monday") -> list[tuple[date, int, date]]:
+    """(period start, value, day) of each period's winner; a negative value is a day without a
+    row."""
+    kept = [(d, v) for d, v in zip(days, values, strict=True) if v >= 0]
+    n = len(kept)
+    columns = DailyColumns(subject=np.full(n, 101), item=np.ones(n, dtype=np.int64),
+                           day=np.array([day_number(d) for d, _ in kept], dtype=np.int64),
+                           value=np.array([v for _, v in kept], dtype=np.int64),
+                           peak_ts=np.full(n, NO_TIME))
+    periods = period_starts(columns.day, granularity, week_start)
+    return [(day_of(int(periods[w])), int(columns.value[w]), day_of(int(columns.day[w])))
+            for w in winners(columns, periods).tolist()]
 
 
 def test_weekly_and_monthly_values_are_the_maximum_daily_value_latest_on_ties() -> None:
@@ -58,15 +69,13 @@ def test_weekly_and_monthly_values_are_the_maximum_daily_value_latest_on_ties() 
     period; ties go to the latest day; days without a row are skipped."""
     days = [date(2026, 11, 25) + timedelta(days=k) for k in range(10)]  # Wed 25 … Fri 4 Dec
     values = [3, 5, 5, 1, 0, -1, 2, 2, 7, -1]
-    weeks = aggregate(_values(days, values), "week", "monday")
-    assert [(p, v.peak_value, v.business_date) for p, v in weeks] == [
+    assert _aggregate(days, values, "week", "monday") == [
         (date(2026, 11, 23), 5, days[2]), (date(2026, 11, 30), 7, days[8])]
-    months = aggregate(_values(days, values), "month")
-    assert [(p, v.peak_value, v.business_date) for p, v in months] == [
+    assert _aggregate(days, values, "month") == [
         (date(2026, 11, 1), 5, days[2]), (date(2026, 12, 1), 7, days[8])]
-    sundays = aggregate(_values(days, values), "week", "sunday")
-    assert [p for p, _ in sundays] == [date(2026, 11, 22), date(2026, 11, 29)]
-    assert aggregate(_values(days[:1], [-1]), "day") == []
+    assert [p for p, _, _ in _aggregate(days, values, "week", "sunday")] == [
+        date(2026, 11, 22), date(2026, 11, 29)]
+    assert _aggregate(days[:1], [-1], "day") == []
 
 
 @given(st.lists(st.integers(-1, 3), min_size=1, max_size=40), st.sampled_from(
@@ -75,7 +84,7 @@ def test_aggregation_matches_a_plain_loop(values: list[int], granularity: Granul
                                           week_start: str) -> None:
     """Each period's value is the plain maximum over its days, at the latest such day."""
     days = [date(2026, 12, 20) + timedelta(days=k) for k in range(len(values))]
-    got = aggregate(_values(days, values), granularity, week_start)
+    got = _aggregate(days, values, granularity, week_start)
     expected: dict[date, tuple[int, int]] = {}
     for j, d in enumerate(days):
         p = period_start(d, granularity, week_start)
@@ -84,8 +93,7 @@ def test_aggregation_matches_a_plain_loop(values: list[int], granularity: Granul
             best = (values[j], j)
         if best[1] >= 0:
             expected[p] = best
-    assert [(p, v.peak_value, v.business_date) for p, v in got] == [
-        (p, expected[p][0], days[expected[p][1]]) for p in sorted(expected)]
+    assert got == [(p, expected[p][0], days[expected[p][1]]) for p in sorted(expected)]
 
 
 def test_gvp_daily_value_is_the_latest_maximum_five_minute_bin_inside_the_day() -> None:

@@ -96,13 +96,13 @@ class ReportCache:
         self._entries.move_to_end(key)
         return entry[1]
 
-    def remembered_reference(self) -> ReportReference | None:
-        """The reference of the current data version if both are in memory (no I/O)."""
+    def remembered_reference(self) -> tuple[tuple[Any, ...], ReportReference] | None:
+        """The current data version and its reference, if both are in memory (no I/O)."""
         with self._lock:
             version = self._recent_version()
             if version is None or self._reference is None or self._reference[0] != version:
                 return None
-            return self._reference[1]
+            return self._reference
 
     def reference(self, version: tuple[Any, ...],
                   load: Callable[[], ReportReference]) -> ReportReference:

@@ -23,6 +23,7 @@ from lrm.api.cache import VERSION_TTL_S, ReportCache
 from lrm.domain.errors import DatabaseError, InputError, LrmError
 from lrm.domain.items import Catalogue
 from lrm.settings import Settings
+from lrm.store.event_loop_reads import EventLoopReads
 from lrm.store.tokens import Principal, authenticate
 
 # A token check costs a database round trip; successful checks are remembered briefly (a
@@ -57,6 +58,8 @@ class ApiContext:
     catalogue: Catalogue
     instance_id: str
     reports: ReportCache
+    # Connections for the reports built on the event loop (None: every report in a thread).
+    reads: EventLoopReads | None = None
     # Reports not in the cache are built in at most this many threads: building is mostly
     # Python, so more threads than that only take turns at the GIL (and at the DB pool).
     report_builds: anyio.CapacityLimiter = field(

@@ -16,6 +16,7 @@ its local start time falls in [from, to). Consequences on DST days, chosen delib
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from lrm.domain._arrays import Bool
+from lrm.domain._arrays import I64, Bool
 from lrm.domain.errors import InputError
 
 Granularity = Literal["detailed", "day", "week", "month"]
@@ -159,6 +160,65 @@ def period_start(d: date, granularity: Granularity | str, week_start: str | int 
         return d.replace(day=1)
     raise InputError([f"granularity {granularity!r} is not detailed, day, week or month"],
                      what="granularity")
+
+
+# Offsets are sampled this often, then each change is bisected to the second: exact as long as a
+# zone never changes its offset twice within one step (no zone in the tz database does).
+_OFFSET_STEP_S = 3600
+
+
+def utc_offsets(zone: ZoneInfo, start_ts: int, end_ts: int) -> tuple[I64, I64]:
+    """`zone`'s UTC offset over [start_ts, end_ts) as a step function: (starts, offsets), where
+    offsets[i] (seconds east of UTC) holds from starts[i] on; starts[0] <= start_ts. Looking
+    up thousands of instants this way (`local_ts`) costs a `searchsorted`, where asking the
+    zone costs a microsecond each. Computed per calendar year and kept."""
+    first = datetime.fromtimestamp(start_ts, UTC).year
+    last = datetime.fromtimestamp(max(start_ts, end_ts - 1), UTC).year
+    years = [_year_offsets(zone.key, year) for year in range(first, last + 1)]
+    starts = np.concatenate([y[0] for y in years])
+    offsets = np.concatenate([y[1] for y in years])
+    changes = np.ones(offsets.size, dtype=np.bool_)
+    changes[1:] = offsets[1:] != offsets[:-1]
+    return starts[changes], offsets[changes]
+
+
+def local_ts(zone: ZoneInfo, ts: I64) -> I64:
+    """UTC epoch seconds → the same instants' local wall-clock time, as epoch seconds of a
+    clock that runs on local time (so `// 86400` is the local date, `% 86400` the time of
+    day)."""
+    if ts.size == 0:
+        return ts.copy()
+    starts, offsets = utc_offsets(zone, int(ts.min()), int(ts.max()) + 1)
+    return ts + offsets[np.searchsorted(starts, ts, side="right") - 1]
+
+
+@functools.lru_cache(maxsize=64)
+def _year_offsets(zone_key: str, year: int) -> tuple[I64, I64]:
+    zone = ZoneInfo(zone_key)
+    begin = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(year + 1, 1, 1, tzinfo=UTC).timestamp())
+
+    def offset(ts: int) -> int:
+        delta = datetime.fromtimestamp(ts, zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    samples = [*range(begin, end, _OFFSET_STEP_S), end]
+    values = [offset(ts) for ts in samples]
+    starts, offsets = [begin], [values[0]]
+    for k in range(len(samples) - 1):
+        if values[k + 1] == values[k]:
+            continue
+        lo, hi = samples[k], samples[k + 1]  # offset(lo) is the old one, offset(hi) the new
+        while hi - lo > 1:
+            middle = (lo + hi) // 2
+            if offset(middle) == values[k]:
+                lo = middle
+            else:
+                hi = middle
+        if hi < end:  # a change at the very end of the year is the next year's first value
+            starts.append(hi)
+            offsets.append(values[k + 1])
+    return np.array(starts, dtype=np.int64), np.array(offsets, dtype=np.int64)
 
 
 def utc_iso(ts: int) -> str:

@@ -1,38 +1,38 @@
-"""Report rows (SPEC §7), built from daily or per-minute values. Pure: the store fetches, this
-module decides periods, peaks, limits and formats; every renderer (JSON, CSV, CLI table, web page)
-shows exactly these rows.
-
-Choices where the spec is silent:
-- Week/month rows take the maximum daily value in the period, the **latest** day on ties, and
-  show that day's peak as `YYYY-MM-DD HH:MM`.
-- The limit of a week/month row is the one in force on the day of the period's peak (that is the
-  day whose value `over_limit` compares); its effective date is shown beside it.
-- A row without a limit has `limit`, `limit_effective_date` = null and `over_limit` = false.
+"""What report rows are made of besides the values (SPEC §7): subjects, limits (provisioned
+counts by effective date, entitlement files by day), the reference data a report reads, the
+column order and the missing dates. Pure. The rows themselves are built by
+`lrm.domain.report_table`.
 """
 
 from __future__ import annotations
 
 import bisect
-import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import NamedTuple
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
+from functools import cached_property
 
-from lrm.domain.calendar import Granularity, period_start
+import numpy as np
+
+from lrm.domain._arrays import I64
+
+EPOCH = date(1970, 1, 1)
+_EPOCH_ORDINAL = EPOCH.toordinal()
+NO_LIMIT = -1  # quantities are never negative
+# Days are offset by this much inside packed (pair, day) keys, so that dates before 1970 sort.
+_DAY_BITS = 22
+_DAY_BIAS = 1 << (_DAY_BITS - 1)
 
 
-class DailyValue(NamedTuple):
-    """One usage_daily row. A tuple: a month report reads about a thousand of them per request,
-    straight from the driver's rows."""
+def day_number(d: date) -> int:
+    """Days since 1970-01-01 (the store reads dates this way)."""
+    return d.toordinal() - _EPOCH_ORDINAL
 
-    subject_id: int
-    item_id: int
-    business_date: date
-    peak_value: int
-    peak_time: datetime | None  # aware UTC instant of the peak minute's start
+
+def day_of(number: int) -> date:
+    """The date `number` days after 1970-01-01."""
+    return date.fromordinal(number + _EPOCH_ORDINAL)
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,59 @@ class DailyLimits:
 
 
 Limits = LimitHistory | DailyLimits
+
+
+@dataclass(frozen=True)
+class LimitTable:
+    """Limits of (subject, item) pairs by day as sorted arrays, for looking up thousands of
+    rows at once: from `from_day[k]` on, the pair `pair[k]` has `quantity[k]` (`NO_LIMIT`:
+    none) effective since `effective_day[k]` (days are `day_number`s)."""
+
+    pair: I64  # (subject << 32) | item, sorted, then by from_day
+    from_day: I64
+    quantity: I64
+    effective_day: I64
+
+    @classmethod
+    def of(cls, limits: Mapping[tuple[int, int], Limits]) -> LimitTable:
+        entries: list[tuple[int, int, int, int]] = []
+        for (subject, item), history in limits.items():
+            pair = (subject << 32) | item
+            if isinstance(history, LimitHistory):
+                entries += [(pair, day_number(d), q, day_number(d)) for d, q in
+                            zip(history.effective_dates, history.quantities, strict=True)]
+            else:
+                # A limit per day: each day is an entry, and a day without one ends it.
+                for d, (quantity, effective) in history.by_day.items():
+                    entries.append((pair, day_number(d), quantity, day_number(effective)))
+                    if d + timedelta(days=1) not in history.by_day:
+                        entries.append((pair, day_number(d) + 1, NO_LIMIT, NO_LIMIT))
+        entries.sort()
+        columns = np.array(entries, dtype=np.int64).reshape(-1, 4)
+        return cls(*(columns[:, k].copy() for k in range(4)))
+
+    @cached_property
+    def _keys(self) -> tuple[I64, I64]:
+        """The distinct pairs, and every entry as a packed (pair's rank, day) key."""
+        pairs, rank = np.unique(self.pair, return_inverse=True)
+        return pairs, (rank.reshape(-1).astype(np.int64) << _DAY_BITS) | (
+            self.from_day + _DAY_BIAS)
+
+    def in_force(self, subject: I64, item: I64, day: I64) -> tuple[I64, I64]:
+        """(quantity, effective day) in force for each (subject, item, day); `NO_LIMIT` in both
+        where there is none."""
+        if self.pair.size == 0 or day.size == 0:
+            return (np.full(day.size, NO_LIMIT, dtype=np.int64),
+                    np.full(day.size, NO_LIMIT, dtype=np.int64))
+        pairs, keys = self._keys
+        wanted = (subject << 32) | item
+        rank = np.minimum(np.searchsorted(pairs, wanted), pairs.size - 1)
+        at = np.searchsorted(keys, (rank << _DAY_BITS) | (day + _DAY_BIAS), side="right") - 1
+        found = ((pairs[rank] == wanted) & (at >= 0)
+                 & ((keys[np.maximum(at, 0)] >> _DAY_BITS) == rank))
+        at = np.where(found, at, 0)
+        quantity = np.where(found, self.quantity[at], NO_LIMIT)
+        return quantity, np.where(quantity != NO_LIMIT, self.effective_day[at], NO_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -115,150 +168,17 @@ class ReportReference:
     entitlements: Sequence[EntitlementFile]
     succeeded_dates: frozenset[date]
 
+    @cached_property
+    def provisioned_table(self) -> LimitTable:
+        """`provisioned` as arrays (built once per reference, used by every tenant report)."""
+        return LimitTable.of(self.provisioned)
+
     @property
     def last_complete_date(self) -> date | None:
         return max(self.succeeded_dates, default=None)
 
 
 ReportRow = dict[str, object]
-
-
-_SUBJECT_ITEM_DAY = operator.itemgetter(0, 1, 2)  # of a DailyValue
-
-
-def aggregate(values: Iterable[DailyValue], granularity: Granularity,
-              week_start: str = "monday") -> list[tuple[date, DailyValue]]:
-    """(period_start, the winning daily value) per (subject, item, period): the maximum daily
-    value, the latest day on ties. Sorted by subject, item, period."""
-    if granularity == "day":
-        # Every (subject, item, day) has one daily value: nothing to choose between.
-        ordered = sorted(values, key=_SUBJECT_ITEM_DAY)
-        return [(value.business_date, value) for value in ordered]
-    best: dict[tuple[int, int, date], DailyValue] = {}
-    for value in values:
-        key = (value.subject_id, value.item_id,
-               period_start(value.business_date, granularity, week_start))
-        current = best.get(key)
-        if current is None or (value.peak_value, value.business_date) >= (
-                current.peak_value, current.business_date):
-            best[key] = value
-    return [(key[2], best[key]) for key in sorted(best)]
-
-
-class _LimitColumns:
-    """(limit, limit_effective_date, over_limit) of rows given in (subject, item) order: the
-    current history and the texts of effective dates are remembered between rows."""
-
-    def __init__(self, limits: dict[tuple[int, int], Limits]) -> None:
-        self.limits = limits
-        self.key: tuple[int, int] | None = None
-        self.history: Limits | None = None
-        self.texts: dict[date, str] = {}
-
-    def of(self, subject_id: int, item_id: int, day: date,
-           peak_value: int) -> tuple[int | None, str | None, bool]:
-        if (subject_id, item_id) != self.key:
-            self.key = (subject_id, item_id)
-            self.history = self.limits.get(self.key)
-        found = self.history.in_force(day) if self.history is not None else None
-        if found is None:
-            return None, None, False
-        quantity, effective = found
-        text = self.texts.get(effective)
-        if text is None:
-            text = self.texts[effective] = effective.isoformat()
-        return quantity, text, peak_value > quantity
-
-
-def _subject_columns(subject: Subject, level: str) -> dict[str, object]:
-    if level == "system":
-        return {}
-    if level == "tenant":
-        return {"tenant_id": subject.id, "tenant_name": subject.name}
-    return {"group_id": subject.id, "group_name": subject.name,
-            "tenant_id": subject.tenant_id, "tenant_name": subject.tenant_name}
-
-
-_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
-                  "Sunday")
-
-
-# "HH:MM" of each minute of a day: formatting ~1,000 peak times per request is a hot path.
-_HHMM = [f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(1440)]
-
-
-def daily_rows(values: Iterable[DailyValue], *, level: str, granularity: Granularity,
-               week_start: str, zone: ZoneInfo, subjects: dict[int, Subject],
-               item_names: dict[int, str],
-               limits: dict[tuple[int, int], Limits]) -> list[ReportRow]:
-    """Rows for day, week or month granularity. (A month report for one tenant is ~1,000 rows
-    built for every request that is not cached: texts are looked up, not formatted, per row.)"""
-    rows: list[ReportRow] = []
-    subject_columns: dict[int, dict[str, object]] = {}
-    names: dict[int, str] = {}
-    period_columns: dict[date, tuple[str, str | None]] = {}
-    limit_columns = _LimitColumns(limits)
-    by_day = granularity == "day"
-    for start, (subject_id, item_id, day, peak_value, peak_time) in aggregate(
-            values, granularity, week_start):
-        peak_text = None
-        if peak_time is not None:
-            local_peak = peak_time.astimezone(zone)
-            peak_text = _HHMM[local_peak.hour * 60 + local_peak.minute]
-            if not by_day:
-                peak_text = f"{local_peak.date().isoformat()} {peak_text}"
-        columns = subject_columns.get(subject_id)
-        if columns is None:
-            subject = subjects.get(subject_id, Subject(subject_id, str(subject_id)))
-            columns = subject_columns[subject_id] = _subject_columns(subject, level)
-        item_name = names.get(item_id)
-        if item_name is None:
-            item_name = names[item_id] = item_names.get(item_id, str(item_id))
-        period = period_columns.get(start)
-        if period is None:
-            period = period_columns[start] = (
-                start.isoformat(), _WEEKDAY_NAMES[start.weekday()] if by_day else None)
-        limit, effective, over = limit_columns.of(subject_id, item_id, day, peak_value)
-        rows.append({**columns, "item_id": item_id, "item_name": item_name,
-                     "period_start": period[0], "weekday": period[1], "peak_time": peak_text,
-                     "peak_value": peak_value, "limit": limit, "limit_effective_date": effective,
-                     "over_limit": over})
-    return rows
-
-
-@dataclass(frozen=True)
-class MinuteSeries:
-    subject_id: int
-    item_id: int
-    business_date: date
-    day_start: datetime  # aware UTC instant of the first minute
-    peaks: Sequence[int]
-
-
-def detailed_rows(series: Iterable[MinuteSeries], *, level: str, zone: ZoneInfo,
-                  subjects: dict[int, Subject], item_names: dict[int, str],
-                  limits: dict[tuple[int, int], Limits]) -> list[ReportRow]:
-    """One row per minute: `period_start` is the local minute, `peak_time` its HH:MM."""
-    rows: list[ReportRow] = []
-    ordered = sorted(series, key=lambda s: (s.subject_id, s.item_id, s.business_date))
-    limit_columns = _LimitColumns(limits)
-    for one in ordered:
-        subject = subjects.get(one.subject_id, Subject(one.subject_id, str(one.subject_id)))
-        fixed = {**_subject_columns(subject, level), "item_id": one.item_id,
-                 "item_name": item_names.get(one.item_id, str(one.item_id))}
-        for minute, value in enumerate(one.peaks):
-            local = (one.day_start + timedelta(minutes=minute)).astimezone(zone)
-            limit, effective, over = limit_columns.of(one.subject_id, one.item_id,
-                                                      one.business_date, int(value))
-            rows.append({
-                **fixed,
-                "period_start": local.strftime("%Y-%m-%d %H:%M"),
-                "weekday": None,
-                "peak_time": local.strftime("%H:%M"),
-                "peak_value": int(value),
-                "limit": limit, "limit_effective_date": effective, "over_limit": over,
-            })
-    return rows
 
 
 def columns_for(level: str) -> list[str]:

@@ -1,0 +1,138 @@
+"""The two ways the report API builds a report that is not cached — on its event loop (small
+reports, `EventLoopReads`) and in a thread (`lrm.reporting.build_report`, as the CLI) — give
+the same body; an event-loop connection that broke is replaced, not reused."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from lrm.api.cache import ReportCache
+from lrm.api.deps import ApiContext
+from lrm.api.routes import LOOP_BUILD_MAX_SUBJECT_DAYS, _build, _build_on_loop, _request
+from lrm.domain.errors import DatabaseError
+from lrm.domain.items import build_catalogue
+from lrm.domain.report_rows import ReportReference
+from lrm.reporting import ReportRequest
+from lrm.settings import load_settings
+from lrm.store import report_queries as q
+from lrm.store.event_loop_reads import EventLoopReads
+from tests.integration.api_server import load_hand_made
+
+T = TypeVar("T")
+REQUESTS = [
+    _request("tenant", "2026-11-01", "2026-11-30", "day", "monday", None, tenants=(101, 102)),
+    _request("tenant", "2026-11-01", "2026-11-30", "week", "sunday", [1], tenants=(101,)),
+    _request("tenant", "2026-10-01", "2026-12-31", "month", "monday", None, tenants=(102,)),
+    _request("system", "2026-11-03", "2026-11-12", "day", "monday", None),
+    _request("agent-group", "2026-11-01", "2026-11-30", "week", "monday", None, group=7001),
+    _request("place-group", "2026-11-01", "2026-11-30", "month", "monday", None, group=8001),
+]
+
+
+@pytest.fixture
+def ctx(lrm_db_url: str, lrm_engine: sa.Engine) -> Iterator[ApiContext]:
+    load_hand_made(lrm_engine)
+    settings = load_settings(None, environ={"LRM_LRM__DATABASE_URL": lrm_db_url,
+                                            "LRM_LRM__REPORT_TIMEZONE": "Europe/Berlin"})
+    context = ApiContext(settings=settings, engine=lrm_engine, catalogue=build_catalogue(),
+                         instance_id="lrm-a", reports=ReportCache(lrm_engine),
+                         reads=EventLoopReads(lrm_db_url, size=2, application_name="lrm-test"))
+    _remember_reference(context)
+    yield context
+
+
+def _remember_reference(context: ApiContext) -> None:
+    """What a first request does in a thread: read the data version and its reference."""
+    def load() -> ReportReference:
+        with context.engine.connect() as connection:
+            return q.load_reference(connection)
+
+    context.reports.reference(context.reports.version(), load)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` on an event loop of its own thread (the suite may have a loop running
+    in the main thread)."""
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            results.append(asyncio.run(coroutine))
+        except BaseException as exc:  # re-raised in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=main)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def _without_time(body: bytes) -> dict[str, object]:
+    document = orjson.loads(body)
+    del document["generated_at"]
+    return document
+
+
+@pytest.mark.parametrize("request_", REQUESTS, ids=lambda r: f"{r.kind}-{r.granularity}")
+@pytest.mark.parametrize("wants_csv", [False, True], ids=["json", "csv"])
+def test_the_event_loop_and_a_thread_build_the_same_report(
+        ctx: ApiContext, request_: ReportRequest, wants_csv: bool) -> None:
+    key = (request_, wants_csv)
+
+    async def on_loop() -> tuple[bytes, str, dict[str, str]] | None:
+        try:
+            return await _build_on_loop(ctx, key)
+        finally:
+            assert ctx.reads is not None
+            await ctx.reads.close()
+
+    built_on_loop = _run(on_loop())
+    assert built_on_loop is not None
+    ctx.reports.invalidate()  # the thread must build it again, not find it cached
+    built_in_thread = _build(ctx, key)
+    assert built_on_loop[1:] == built_in_thread[1:]  # media type, headers
+    if wants_csv:
+        assert built_on_loop[0] == built_in_thread[0]
+    else:
+        assert _without_time(built_on_loop[0]) == _without_time(built_in_thread[0])
+
+
+def test_large_and_per_minute_reports_go_to_a_thread(ctx: ApiContext) -> None:
+    year = _request("tenant", "2026-01-01", "2026-12-31", "day", "monday", None,
+                    tenants=(101,))
+    assert (year.end - year.start).days + 1 > LOOP_BUILD_MAX_SUBJECT_DAYS
+    detailed = _request("tenant", "2026-11-02", "2026-11-02", "detailed", "monday", None,
+                        tenants=(101,))
+    for request_ in (year, detailed):
+        assert _run(_build_on_loop(ctx, (request_, False))) is None
+
+
+def test_a_broken_event_loop_connection_is_replaced(ctx: ApiContext,
+                                                    lrm_engine: sa.Engine) -> None:
+    reads = ctx.reads
+    assert reads is not None
+    key = (REQUESTS[0], False)
+
+    async def scenario() -> None:
+        assert await _build_on_loop(ctx, key) is not None
+        with lrm_engine.connect() as c:  # the server ends the idle connection
+            c.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE application_name = 'lrm-test'"))
+        ctx.reports.invalidate()
+        _remember_reference(ctx)
+        with pytest.raises(DatabaseError, match="the LRM database is not available"):
+            await _build_on_loop(ctx, key)
+        assert await _build_on_loop(ctx, key) is not None  # on a new connection
+        await reads.close()
+
+    _run(scenario())
