@@ -125,13 +125,16 @@ def run_starts(sorted_keys: I64) -> Bool:
 
 def unique(values: I64) -> I64:
     """Sorted distinct values. (`np.unique` is hash-based in numpy 2.4 and many times slower
-    than a SIMD sort on int64.)"""
-    ordered = np.sort(values)
+    than a sort on int64.) The sort is numpy's stable one (timsort): the values are often
+    concatenations of sorted arrays (ids of consecutive documents, of a document and the
+    sessions), whose runs it merges in linear time — 80 times faster than the SIMD quicksort on
+    them, and 20 % slower on random values."""
+    ordered = np.sort(values, kind="stable")
     return ordered[run_starts(ordered)]
 
 
 def symmetric_difference(a: I64, b: I64) -> I64:
     """Sorted values present in exactly one of the two arrays (each taken as a set)."""
-    both = np.sort(np.concatenate([unique(a), unique(b)]))
+    both = np.sort(np.concatenate([unique(a), unique(b)]), kind="stable")  # two sorted runs
     once = run_starts(both) & run_ends(both)
     return both[once]

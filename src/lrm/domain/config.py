@@ -213,7 +213,9 @@ def _finish(section: str, raw: Columns) -> _Table:
     valid = (ids > 0) & (ids <= MAX_DBID)
     rows = np.flatnonzero(valid)
     if rows.size:
-        order = np.lexsort((rows, ids[rows]))
+        # Stable: of equal ids the later object (the larger row) comes last. Timsort, as
+        # documents mostly list objects by DBID already.
+        order = np.argsort(ids[rows], kind="stable")
         sorted_ids = ids[rows[order]]
         last = np.ones(sorted_ids.size, dtype=np.bool_)
         last[:-1] = sorted_ids[1:] != sorted_ids[:-1]

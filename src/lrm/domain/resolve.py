@@ -139,9 +139,7 @@ class _Universe:
 
     def __init__(self, doc_ids: list[I64], query: I64) -> None:
         values, inverse = dense_rank(query)
-        # Documents that share a section share its arrays: take each array once.
-        distinct = list({id(a): a for a in doc_ids}.values())
-        self.ids = unique(np.concatenate([*distinct, values[values > 0]]))
+        self.ids = unique(np.concatenate([*_distinct(doc_ids), values[values > 0]]))
         self.size = int(self.ids.size)
         pos = np.searchsorted(self.ids, values)
         self.query_pos = np.where(values > 0, pos, self.size)[inverse]
@@ -194,7 +192,20 @@ class _Universe:
 
 def _members(keys: Iterable[I64]) -> list[I64]:
     """The member DBIDs of membership keys (member << 32 | group), once per distinct array."""
-    return [k >> 32 for k in {id(k): k for k in keys}.values()]
+    return [k >> 32 for k in _distinct(keys)]
+
+
+def _distinct(arrays: Iterable[I64]) -> list[I64]:
+    """The arrays without consecutive repeats. Consecutive documents differ in a few objects,
+    so most of their id arrays are equal (the very same array when a section is shared, equal
+    content when an edit rebuilt it): sorting them all together cost the most of resolving a
+    day."""
+    kept: list[I64] = []
+    for array in arrays:
+        if not kept or not (array is kept[-1] or (array.shape == kept[-1].shape
+                                                  and np.array_equal(array, kept[-1]))):
+            kept.append(array)
+    return kept
 
 
 def _split_points(history: ConfigHistory, day: BusinessDay, rows: Idx, s: I64, e: I64,
