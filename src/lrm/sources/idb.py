@@ -23,11 +23,13 @@ import numpy as np
 import psycopg
 import psycopg.sql
 import sqlalchemy as sa
+from psycopg import pq
 from sqlalchemy.exc import SQLAlchemyError
 
 from lrm.domain.dedup import NULL, Int64Array, RawSessions
 from lrm.domain.errors import SourceError
 from lrm.sources.silence import SilenceGuard
+from lrm.store.copy_out import copy_out
 from lrm.store.db import libpq_url, sqlalchemy_url
 
 COLUMNS = ("guid_hi", "guid_lo", "agent", "login", "place", "dn", "created", "terminated",
@@ -137,10 +139,10 @@ class PostgresCopyReader:
     def _copy(connection: psycopg.Connection[Any], guard: SilenceGuard,
               select: psycopg.sql.Composable) -> RawSessions:
         statement = psycopg.sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(select)
+        if connection.info.transaction_status == pq.TransactionStatus.IDLE:
+            connection.execute("SELECT 1")  # psycopg opens the read-only transaction
         payload = guard.buffer()
-        with connection.cursor().copy(statement) as copy:
-            for chunk in copy:
-                payload += chunk
+        copy_out(connection, statement.as_bytes(connection), payload)
         return decode_copy_binary(payload)
 
 
