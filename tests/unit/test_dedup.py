@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrm.domain.dedup import NULL, RawSessions, merge_copies
+from lrm.domain.dedup import NULL, MergeResult, RawSessions, merge_copies, merge_parts
 
 ROW = st.tuples(st.sampled_from([-3, 0, 5]), st.integers(0, 2),      # guid hi, lo
                 st.integers(1, 3),                                    # agent
@@ -72,3 +72,31 @@ def test_which_guids_a_copy_already_has(have: list[tuple[int, int]],
     found = _contains(rows, np.array([h for h, _ in asked], dtype=np.int64),
                       np.array([lo for _, lo in asked], dtype=np.int64))
     assert found.tolist() == [key in set(have) for key in asked]
+
+
+@given(st.lists(st.tuples(ROW, st.integers(0, 2)), max_size=30), st.booleans())
+def test_pairs_merged_apart_equal_one_merge_of_every_row(
+        rows_and_pairs: list[tuple[tuple[int, ...], int]], pairs_share_guids: bool) -> None:
+    """Each HA pair merged on its own, then put together: the same sessions and tallies as one
+    merge of all rows — also when a GUID turns up in two pairs (then all rows merge again)."""
+    parts: dict[int, list[tuple[int, ...]]] = {}
+    for row, pair in rows_and_pairs:
+        # Pairs hold different sessions unless the draw says otherwise: a pair's own GUIDs.
+        key = row if pairs_share_guids else (row[0] + 10 * pair, *row[1:])
+        parts.setdefault(pair, []).append(key)
+    every_row = [r for pair in sorted(parts) for r in parts[pair]]
+    expected = merge_copies(table(every_row))
+    got = merge_parts([(table(rows), merge_copies(table(rows)))
+                       for _, rows in sorted(parts.items())]) if parts else expected
+
+    def sessions(result: MergeResult) -> set[tuple[int, ...]]:
+        s = result.sessions
+        return set(zip(s.guid_hi.tolist(), s.guid_lo.tolist(), s.agent.tolist(),
+                       s.place.tolist(), s.created.tolist(), s.terminated.tolist(),
+                       strict=True))
+
+    assert sessions(got) == sessions(expected)
+    assert (got.rows_read, got.duplicates_removed, got.ends_from_partner,
+            got.conflicting_sessions) == (expected.rows_read, expected.duplicates_removed,
+                                          expected.ends_from_partner,
+                                          expected.conflicting_sessions)

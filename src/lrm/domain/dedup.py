@@ -8,7 +8,7 @@ not a practical concern.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import numpy.typing as npt
@@ -61,6 +61,8 @@ class MergeResult:
     duplicates_removed: int
     ends_from_partner: int
     conflicting_sessions: int
+    # One row per session set aside for conflicting copies (for merging parts: `merge_parts`).
+    conflicting: RawSessions = field(default_factory=lambda: RawSessions.empty())
 
 
 def _group_by_guid(hi: Int64Array, lo: Int64Array) -> tuple[npt.NDArray[np.intp],
@@ -116,11 +118,43 @@ def merge_copies(rows: RawSessions) -> MergeResult:
         guid_hi=merged.guid_hi, guid_lo=merged.guid_lo, agent=merged.agent, login=merged.login,
         place=merged.place, dn=merged.dn, created=created, terminated=terminated,
         provider_tag=merged.provider_tag,
-    ).take(~conflict)
+    )
     return MergeResult(
-        sessions=merged,
+        sessions=merged.take(~conflict),
         rows_read=n,
         duplicates_removed=n - len(starts),
         ends_from_partner=ends_from_partner,
         conflicting_sessions=int(np.count_nonzero(conflict)),
+        conflicting=merged.take(conflict),
     )
+
+
+def merge_parts(parts: list[tuple[RawSessions, MergeResult]]) -> MergeResult:
+    """One result from parts merged apart (each ICON HA pair's copies as soon as the pair is
+    read): `parts` are (rows, merge_copies(rows)). The same as `merge_copies` over all the rows
+    together — different pairs hold different sessions, and when a GUID does turn up in two
+    parts (a misconfigured pair), every row is merged again together."""
+    if len(parts) == 1:
+        return parts[0][1]
+    results = [result for _, result in parts]
+    every = RawSessions.concat([part for r in results for part in (r.sessions, r.conflicting)])
+    if _has_repeated_guid(every.guid_hi, every.guid_lo):
+        return merge_copies(RawSessions.concat([rows for rows, _ in parts]))
+    return MergeResult(
+        sessions=RawSessions.concat([r.sessions for r in results]),
+        rows_read=sum(r.rows_read for r in results),
+        duplicates_removed=sum(r.duplicates_removed for r in results),
+        ends_from_partner=sum(r.ends_from_partner for r in results),
+        conflicting_sessions=sum(r.conflicting_sessions for r in results),
+        conflicting=RawSessions.concat([r.conflicting for r in results]),
+    )
+
+
+def _has_repeated_guid(hi: Int64Array, lo: Int64Array) -> bool:
+    if hi.size < 2:
+        return False
+    ordered = np.sort(hi)
+    if not np.any(ordered[1:] == ordered[:-1]):
+        return False  # the usual answer, from the high halves alone
+    _, starts = _group_by_guid(hi, lo)
+    return bool(starts.size < hi.size)

@@ -1,18 +1,20 @@
 """Reading every configured IDB for a business day, with the ICON HA rules of SPEC §4.1: one
 copy of a pair down is a warning (counted from the partner, recorded in the run); a whole pair
-down fails the job with a message naming every IDB of the pair."""
+down fails the job with a message naming every IDB of the pair. Each pair's copies are merged
+(de-duplicated) as soon as both are read, while the other pairs are still being read."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from lrm.domain.dedup import RawSessions
+from lrm.domain.dedup import MergeResult, RawSessions, merge_copies, merge_parts
 from lrm.domain.errors import SourceError
 from lrm.settings import IconSection
 from lrm.sources.idb import IdbRead, IdbReader, guid_hashes, open_idb_reader
@@ -20,9 +22,20 @@ from lrm.sources.idb import IdbRead, IdbReader, guid_hashes, open_idb_reader
 
 @dataclass
 class IdbReadResult:
-    rows: RawSessions
+    merged: MergeResult
     outcome: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    merge_seconds: float = 0.0  # spent merging copies (in the background, pair by pair)
+
+
+@dataclass
+class _PairRead:
+    rows: RawSessions
+    merged: MergeResult
+    outcome: dict[str, dict[str, Any]]
+    warnings: list[str]
+    failure: str | None
+    merge_seconds: float
 
 
 def reader_of(icon: IconSection) -> IdbReader:
@@ -31,9 +44,10 @@ def reader_of(icon: IconSection) -> IdbReader:
 
 def read_all_idbs(icons: list[IconSection], window_start: int, window_end: int,
                   future_after: int) -> IdbReadResult:
-    """Read every IDB in parallel (the reads are I/O-bound) and apply the pair rules."""
+    """Read every IDB in parallel (the reads are I/O-bound), apply the pair rules and merge the
+    copies of each session."""
     if not icons:
-        return IdbReadResult(RawSessions.empty())
+        return IdbReadResult(merge_copies(RawSessions.empty()))
 
     def read(icon: IconSection) -> IdbRead | SourceError:
         try:
@@ -41,38 +55,63 @@ def read_all_idbs(icons: list[IconSection], window_start: int, window_end: int,
         except SourceError as exc:
             return exc
 
+    groups: dict[str, list[IconSection]] = defaultdict(list)
+    for icon in icons:
+        groups[icon.ha_pair or f"(single) {icon.name}"].append(icon)
     with ThreadPoolExecutor(max_workers=min(len(icons), 8),
-                            thread_name_prefix="lrm-idb") as pool:
-        results: list[IdbRead | SourceError] = list(pool.map(read, icons))
+                            thread_name_prefix="lrm-idb") as readers, \
+            ThreadPoolExecutor(max_workers=min(len(groups), 4),
+                               thread_name_prefix="lrm-idb-pair") as pairs:
+        reads = {icon.name: readers.submit(read, icon) for icon in icons}
+        pending = [pairs.submit(_read_pair, pair, members,
+                                [reads[icon.name] for icon in members])
+                   for pair, members in groups.items()]
+        done = [p.result() for p in pending]
 
     outcome: dict[str, dict[str, Any]] = {}
-    groups: dict[str, list[tuple[IconSection, IdbRead | SourceError]]] = defaultdict(list)
-    for icon, result in zip(icons, results, strict=True):
-        groups[icon.ha_pair or f"(single) {icon.name}"].append((icon, result))
+    for icon in icons:  # in the configuration's order
+        for pair_read in done:
+            if icon.name in pair_read.outcome:
+                outcome[icon.name] = pair_read.outcome[icon.name]
+    failed = [p.failure for p in done if p.failure is not None]
+    if failed:
+        raise SourceError("; ".join(failed), source="icon")
+    return IdbReadResult(merge_parts([(p.rows, p.merged) for p in done]), outcome,
+                         [w for p in done for w in p.warnings],
+                         sum(p.merge_seconds for p in done))
+
+
+def _read_pair(pair: str, members: list[IconSection],
+               reads: list[Future[IdbRead | SourceError]]) -> _PairRead:
+    """The pair's reads (as they finish), its rules, the partner copies, its merged sessions."""
+    results = [r.result() for r in reads]
+    outcome: dict[str, dict[str, Any]] = {}
+    for icon, result in zip(members, results, strict=True):
         if isinstance(result, SourceError):
             outcome[icon.name] = {"status": "failed", "error": str(result)}
         else:
             outcome[icon.name] = {"status": "ok", "rows": len(result.rows)}
-
-    failed_pairs: list[str] = []
-    warnings: list[str] = []
-    for pair, members in groups.items():
-        down = [icon.name for icon, result in members if isinstance(result, SourceError)]
-        if down and len(down) == len(members):
-            errors = "; ".join(str(result) for _, result in members)
-            failed_pairs.append(f"{pair}: every IDB is unreachable ({errors})")
-        elif down:
-            partners = [icon.name for icon, r in members if not isinstance(r, SourceError)]
-            warnings.append(f"{', '.join(down)} unreachable; sessions of {pair} counted from "
-                            f"{', '.join(partners)}")
-            for name in down:
-                outcome[name]["status"] = "degraded"
-    if failed_pairs:
-        raise SourceError("; ".join(failed_pairs), source="icon")
-    rows = [r.rows for r in results if isinstance(r, IdbRead)]
-    for members in groups.values():
-        rows += _partner_copies(members, outcome)
-    return IdbReadResult(RawSessions.concat(rows), outcome, warnings)
+    down = [icon.name for icon, result in zip(members, results, strict=True)
+            if isinstance(result, SourceError)]
+    empty = merge_copies(RawSessions.empty())
+    if down and len(down) == len(members):
+        errors = "; ".join(str(result) for result in results)
+        return _PairRead(RawSessions.empty(), empty, outcome, [],
+                         f"{pair}: every IDB is unreachable ({errors})", 0.0)
+    warnings = []
+    if down:
+        partners = [icon.name for icon, r in zip(members, results, strict=True)
+                    if not isinstance(r, SourceError)]
+        warnings.append(f"{', '.join(down)} unreachable; sessions of {pair} counted from "
+                        f"{', '.join(partners)}")
+        for name in down:
+            outcome[name]["status"] = "degraded"
+    pair_members = list(zip(members, results, strict=True))
+    rows = RawSessions.concat([r.rows for r in results if isinstance(r, IdbRead)]
+                              + _partner_copies(pair_members, outcome))
+    started = time.monotonic()
+    merged = merge_copies(rows)
+    return _PairRead(rows, merged, outcome, warnings, None, time.monotonic() - started)
 
 
 def _partner_copies(members: list[tuple[IconSection, IdbRead | SourceError]],
