@@ -20,7 +20,7 @@ groups (research lrm-domain.md §2.5: not supported for group reports).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,10 @@ from lrm.domain.sessions import SessionTable
 from lrm.domain.vocabulary import Vocabulary
 
 LEVELS = ("tenant", "system", "agent_group", "place_group")
+# The order the levels are counted in with several workers: the group levels have the most
+# per-minute rows (a series per group and seat item), so they are counted first and their rows
+# are written while the other levels are counted; the system level, with the fewest, is last.
+_COUNT_ORDER = ("agent_group", "place_group", "tenant", "system")
 _ROWS_PER_BATCH = 300_000
 Progress = Callable[[str], None]
 
@@ -107,6 +111,15 @@ def predicates_for(catalogue: Catalogue, bundles: Sequence[Bundle]) -> list[Pred
         exclude = sum(bit_of[i] for i in set(bundle.exclude))
         predicates.append((include, exclude))
     return predicates
+
+
+def level_items(catalogue: Catalogue, bundles: Sequence[Bundle]) -> dict[str, I64]:
+    """The items each level has values of: seat items, and bundles for the tenant and system
+    levels (not for groups: research lrm-domain.md §2.5)."""
+    seat_items = i64([item.id for item in catalogue.seat_items])
+    all_items = np.concatenate([seat_items, i64([b.id for b in bundles])])
+    return {"tenant": all_items, "system": all_items, "agent_group": seat_items,
+            "place_group": seat_items}
 
 
 def _subjects(history: ConfigHistory, day: BusinessDay, attr: str, extra: I64) -> I64:
@@ -194,8 +207,8 @@ def count_day(day: BusinessDay, sessions: SessionTable,
     vocabulary; `now_ts` is the time of the run (for `start_in_future`).
     `progress` is called with the name of each finished stage; `workers` threads compute the
     levels (1: sequentially, in the calling thread); `on_level` is called with each level's
-    result as soon as it is ready (in the calling thread, in LEVELS order), so that a caller can
-    store it while the other levels are counted."""
+    result as soon as it is ready (in the calling thread, as the levels finish: the group levels
+    first), so that a caller can store it while the other levels are counted."""
     unknown = sorted(set(levels) - set(LEVELS))
     if unknown:
         raise ValueError(f"unknown levels {unknown}")
@@ -220,14 +233,13 @@ def count_day(day: BusinessDay, sessions: SessionTable,
     masks = item_masks(segments, catalogue)
     bundles = bundle_set.bundles if bundle_set is not None else ()
     predicates = predicates_for(catalogue, bundles)
-    seat_ids = [item.id for item in catalogue.seat_items]
-    all_items = i64(seat_ids + [b.id for b in bundles])
-    seat_items = i64(seat_ids)
+    items = level_items(catalogue, bundles)
+    all_items, seat_items = items["tenant"], items["agent_group"]
     data = _Rows.of(day, segments, masks)
     stage("items")
 
     tenant_ids = _subjects(history, day, "tenant_ids", segments.tenant)
-    seat_predicates = predicates[: len(seat_ids)]
+    seat_predicates = predicates[: seat_items.size]
     tasks: dict[str, Callable[[], LevelResult]] = {
         "tenant": lambda: _level(
             "tenant", day, excluded, tenant_ids,
@@ -243,24 +255,26 @@ def count_day(day: BusinessDay, sessions: SessionTable,
             "place_group", day, excluded, history, resolution.place_groups, data, seat_items,
             seat_predicates),
     }
-    wanted = [level for level in LEVELS if level in levels]
-    results: dict[str, LevelResult] = {}
+    wanted = [level for level in _COUNT_ORDER if level in levels]
+    done: dict[str, LevelResult] = {}
     if workers <= 1 or len(wanted) <= 1:
         for level in wanted:
-            results[level] = tasks[level]()
+            done[level] = tasks[level]()
             stage(level)
             if on_level is not None:
-                on_level(results[level])
+                on_level(done[level])
     else:
         # Levels are independent; numpy releases the GIL in its heavy loops, so threads use
-        # the cores. Results do not depend on scheduling.
+        # the cores. Results do not depend on scheduling; `on_level` sees each as it is done.
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {level: pool.submit(tasks[level]) for level in wanted}
-            for level in wanted:
-                results[level] = futures[level].result()
+            futures = {pool.submit(tasks[level]): level for level in wanted}
+            for future in as_completed(futures):
+                level = futures[future]
+                done[level] = future.result()
                 stage(level)
                 if on_level is not None:
-                    on_level(results[level])
+                    on_level(done[level])
+    results = {level: done[level] for level in LEVELS if level in done}
     counts = dict(resolution.counts)
     counts["config_objects_skipped"] = sum(
         history.indexes[k].skipped for k in history.in_force(day.start_ts, day.end_ts))

@@ -62,7 +62,7 @@ class MergeResult:
     ends_from_partner: int
     conflicting_sessions: int
     # One row per session set aside for conflicting copies (for merging parts: `merge_parts`).
-    conflicting: RawSessions = field(default_factory=lambda: RawSessions.empty())
+    conflicting: RawSessions = field(default_factory=RawSessions.empty)
 
 
 def _group_by_guid(hi: Int64Array, lo: Int64Array) -> tuple[npt.NDArray[np.intp],

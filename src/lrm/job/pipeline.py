@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from lrm.domain.bundles import active_bundle_set
 from lrm.domain.calendar import BusinessDay, business_day
-from lrm.domain.count import DayResult, LevelResult, count_day
+from lrm.domain.count import DayResult, LevelResult, count_day, level_items
 from lrm.domain.daily import gvp_daily
 from lrm.domain.errors import LrmError, SourceError
 from lrm.domain.items import Catalogue, build_catalogue
@@ -259,19 +259,29 @@ class Pipeline:
             with self.engine.begin() as connection:
                 catalog.sync_catalogue(connection, self.catalogue)
                 writer = DayWriter(connection, business_date, day.start_ts, run_id)
+                # The date's previous rows are deleted in the background while the sessions
+                # are resolved (the connection is that thread's until it is done).
+                clearing = background.submit(writer.clear, {
+                    level: [*items.tolist(), ENABLED_AGENTS] for level, items in level_items(
+                        self.catalogue, bundle_set.bundles if bundle_set else ()).items()})
 
                 def write(blocks: list[LevelResults]) -> None:
                     nonlocal write_seconds
+                    clearing.result()
                     started = time.monotonic()
                     for block in blocks:
                         writer.write(block)
                     write_seconds += time.monotonic() - started
 
-                with timer("count"):
-                    result = count_day(day, sessions, history, self.catalogue, bundle_set,
-                                       self.settings.lrm.excluded_time, now_ts,
-                                       future_tolerance_s=FUTURE_TOLERANCE_S,
-                                       on_level=lambda level: write(_level_blocks(level)))
+                try:
+                    with timer("count"):
+                        result = count_day(day, sessions, history, self.catalogue, bundle_set,
+                                           self.settings.lrm.excluded_time, now_ts,
+                                           future_tolerance_s=FUTURE_TOLERANCE_S,
+                                           on_level=lambda level: write(_level_blocks(level)))
+                    clearing.result()
+                finally:
+                    wait([clearing])  # before the transaction ends, whatever happened
                 for kind in SET_ASIDE:
                     if result.counts.get(kind):
                         summary.set_aside[kind] = result.counts[kind]

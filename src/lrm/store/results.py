@@ -4,6 +4,7 @@ so a failed or fenced run leaves the previous results untouched."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -52,18 +53,26 @@ class DayWriter:
         self.run_id = run_id
         self._replaced: set[tuple[str, int]] = set()
 
-    def write(self, block: LevelResults) -> None:
-        d = self.business_date
+    def clear(self, items: Mapping[str, Iterable[int]]) -> None:
+        """Delete the date's previous rows of these items, by level, now (a caller that knows
+        them can have PostgreSQL delete them while the values are still being counted)."""
+        for level, item_ids in items.items():
+            self._delete(level, item_ids)
+
+    def _delete(self, level: str, item_ids: Iterable[int]) -> None:
         # The date's previous rows of these (level, item)s, once (a later block of the same
         # items must not delete what an earlier one wrote).
-        items = sorted({int(i) for i in block.item_ids} - {
-            i for level, i in self._replaced if level == block.level})
-        self._replaced.update((block.level, i) for i in items)
+        items = sorted({int(i) for i in item_ids} - {
+            i for done, i in self._replaced if done == level})
+        self._replaced.update((level, i) for i in items)
         if items:
             for table in (usage_daily, usage_minute):
                 self.connection.execute(sa.delete(table).where(
-                    table.c.business_date == d, table.c.level == block.level,
+                    table.c.business_date == self.business_date, table.c.level == level,
                     table.c.item_id.in_(items)))
+
+    def write(self, block: LevelResults) -> None:
+        self._delete(block.level, block.item_ids.tolist())
         if not len(block.subject_ids):
             return
         raw = self.connection.connection.driver_connection
