@@ -22,11 +22,7 @@ def copy_out(connection: psycopg.Connection[Any], statement: bytes, into: bytear
     pgconn = connection.pgconn
     socket = pgconn.socket
     pgconn.send_query(statement)
-    started = _next_result(pgconn, socket)
-    if started is None or started.status != pq.ExecStatus.COPY_OUT:
-        message = _message(started, pgconn)
-        _drain(pgconn, socket)
-        raise psycopg.OperationalError(message)
+    _expect(pgconn, socket, pq.ExecStatus.COPY_OUT)
     get = pgconn.get_copy_data
     while True:
         size, data = get(1)  # 1: do not block (a blocking libpq call would hold the GIL)
@@ -39,18 +35,24 @@ def copy_out(connection: psycopg.Connection[Any], statement: bytes, into: bytear
             break
         else:
             raise psycopg.OperationalError(_message(None, pgconn))
-    finished = _next_result(pgconn, socket)
-    if finished is None or finished.status != pq.ExecStatus.COMMAND_OK:
-        message = _message(finished, pgconn)
-        _drain(pgconn, socket)
-        raise psycopg.OperationalError(message)
-    rows = finished.command_tuples
+    rows = _expect(pgconn, socket, pq.ExecStatus.COMMAND_OK).command_tuples
     _drain(pgconn, socket)
     return int(rows or 0)
 
 
 def _wait_readable(socket: int) -> None:
     select.select([socket], [], [])
+
+
+def _expect(pgconn: pq.abc.PGconn, socket: int, status: pq.ExecStatus) -> pq.abc.PGresult:
+    """The next result, which must have `status` (else the server's message is raised, once
+    every result is read)."""
+    result = _next_result(pgconn, socket)
+    if result is None or result.status != status:
+        message = _message(result, pgconn)
+        _drain(pgconn, socket)
+        raise psycopg.OperationalError(message)
+    return result
 
 
 def _next_result(pgconn: pq.abc.PGconn, socket: int) -> pq.abc.PGresult | None:
