@@ -152,10 +152,9 @@ async def _build_on_loop(ctx: Ctx, key: tuple[ReportRequest, bool]) -> Rendered 
     plan = plan_report(report_request, reference)
     if plan.detailed or plan.subject_days > LOOP_BUILD_MAX_SUBJECT_DAYS:
         return None
-    async with ctx.reads.connection() as connection:
-        values = await q.daily_values_async(
-            connection, plan.level, subject_ids=plan.subject_ids, item_ids=plan.items,
-            start=report_request.start, end=report_request.end)
+    values = await ctx.reads.read(lambda connection: q.daily_values_async(
+        connection, plan.level, subject_ids=plan.subject_ids, item_ids=plan.items,
+        start=report_request.start, end=report_request.end))
     rendered = _rendered(finish_report(plan, values, ctx.settings.lrm.zone), wants_csv)
     ctx.reports.put(key, rendered, version)
     return rendered

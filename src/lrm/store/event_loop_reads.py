@@ -4,15 +4,17 @@ The report API builds small reports on its event loop (`lrm.api.routes`): one qu
 millisecond of array work. Building them in threads cost twice the CPU: every round trip to
 the database handed the GIL between the threads and the event loop, and the pool checkout
 added a ping and a BEGIN/ROLLBACK pair. These connections are in autocommit (a report is one
-statement) and are opened on first use; one that broke, or was left inside a transaction by a
-cancelled request, is closed instead of reused."""
+statement) and are opened on first use. One that broke, or was left inside a transaction by a
+cancelled request, is closed instead of reused; a read that finds a kept connection dead (the
+server restarted since) is tried once more on a new one, so a restart costs no request an
+error."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
@@ -21,6 +23,8 @@ from lrm.domain.errors import DatabaseError
 from lrm.store.db import libpq_url
 
 _CONNECT_TIMEOUT_S = 5
+T = TypeVar("T")
+Read = Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
 
 
 class EventLoopReads:
@@ -31,37 +35,60 @@ class EventLoopReads:
         self._slots: asyncio.Semaphore | None = None
         self._size = size
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """An idle connection (waits while `size` are in use); database errors are raised as
-        DatabaseError."""
+    async def read(self, read: Read[T]) -> T:
+        """`read(connection)` on an idle connection (waits while `size` are in use); database
+        errors are raised as DatabaseError."""
         if self._slots is None:  # made on the loop that uses it
             self._slots = asyncio.Semaphore(self._size)
         async with self._slots:
-            connection: psycopg.AsyncConnection[Any] | None = None
-            try:
-                connection = self._idle.pop() if self._idle else await self._connect()
-                yield connection
-            except psycopg.Error as exc:
-                first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-                raise DatabaseError(f"the LRM database is not available: {first}") from exc
-            finally:
-                if connection is not None:
-                    if (connection.closed or connection.broken or connection.info
-                            .transaction_status != pq.TransactionStatus.IDLE):
-                        await connection.close()
-                    else:
-                        self._idle.append(connection)
+            while True:
+                kept = bool(self._idle)
+                connection = self._idle.pop() if kept else await self._open()
+                try:
+                    result = await read(connection)
+                except psycopg.OperationalError as exc:
+                    await _close(connection)
+                    if kept and connection.broken:
+                        continue  # died while kept: once more on a new connection
+                    raise DatabaseError(_unavailable(exc)) from exc
+                except psycopg.Error as exc:
+                    await self._give_back(connection)
+                    raise DatabaseError(_unavailable(exc)) from exc
+                except BaseException:
+                    await self._give_back(connection)
+                    raise
+                await self._give_back(connection)
+                return result
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        connection = await psycopg.AsyncConnection.connect(
-            self.url, autocommit=True, application_name=self.application_name,
-            connect_timeout=_CONNECT_TIMEOUT_S)
-        # As on every LRM DB connection (lrm.store.db): plans for the parameters given.
-        await connection.execute("SET plan_cache_mode = force_custom_plan")
+    async def _open(self) -> psycopg.AsyncConnection[Any]:
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, application_name=self.application_name,
+                connect_timeout=_CONNECT_TIMEOUT_S)
+            # As on every LRM DB connection (lrm.store.db): plans for the parameters given.
+            await connection.execute("SET plan_cache_mode = force_custom_plan")
+        except psycopg.Error as exc:
+            raise DatabaseError(_unavailable(exc)) from exc
         return connection
+
+    async def _give_back(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        if (connection.closed or connection.broken
+                or connection.info.transaction_status != pq.TransactionStatus.IDLE):
+            await _close(connection)
+        else:
+            self._idle.append(connection)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         for connection in idle:
-            await connection.close()
+            await _close(connection)
+
+
+async def _close(connection: psycopg.AsyncConnection[Any]) -> None:
+    with contextlib.suppress(psycopg.Error):
+        await connection.close()
+
+
+def _unavailable(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+    return f"the LRM database is not available: {first}"
