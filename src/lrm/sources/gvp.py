@@ -4,6 +4,7 @@ error (no failover: the backup would refuse the same credentials)."""
 
 from __future__ import annotations
 
+import functools
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -124,7 +125,7 @@ def parse_peak_report(body: bytes, *, server: str) -> PeakSeries:
     counts: list[int] = []
     for peak in peaks.findall("peak"):
         try:
-            starts.append(int(_parse_time(peak.attrib["time"]).timestamp()))
+            starts.append(_epoch_of(peak.attrib["time"]))
             counts.append(int(peak.attrib["count"]))
         except (KeyError, ValueError) as exc:
             raise SourceError(f"{server} sent a malformed <peak> {peak.attrib}: {exc}",
@@ -134,6 +135,13 @@ def parse_peak_report(body: bytes, *, server: str) -> PeakSeries:
 
 def _iso(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+@functools.lru_cache(maxsize=8192)
+def _epoch_of(text: str) -> int:
+    """A bin's start in epoch seconds. Cached: a day's hundreds of requests (a component and a
+    tenant each) name the same 288 bins, and parsing them was a fifth of the client's time."""
+    return int(_parse_time(text).timestamp())
 
 
 def _parse_time(text: str) -> datetime:
