@@ -129,13 +129,12 @@ class ReportPlan:
 def plan_report(request: ReportRequest, reference: ReportReference) -> ReportPlan:
     """Check `request` (every problem listed in one InputError) and plan its rows."""
     validate_request(request)
-    ref = reference
     level = LEVEL_OF[request.kind]
     problems = [f"item: {item} is not a sellable item or bundle id" for item in request.items
-                if item not in ref.item_names]
+                if item not in reference.item_names]
     subjects: dict[int, Subject]
     if level == "tenant":
-        subjects = ref.tenants
+        subjects = reference.tenants
         problems += [f"tenant: {t} is not a known tenant" for t in request.tenants
                      if t not in subjects]
         subject_ids = list(request.tenants) or sorted(subjects)
@@ -143,19 +142,20 @@ def plan_report(request: ReportRequest, reference: ReportReference) -> ReportPla
         subjects = {0: Subject(0, "system")}
         subject_ids = [0]
     else:
-        subjects = ref.groups[level]
+        subjects = reference.groups[level]
         if request.group not in subjects:
             problems.append(f"group: {request.group} is not a known {request.kind}")
         subject_ids = [cast(int, request.group)]
     if problems:
         raise InputError(problems, what="report request")
     if level == "tenant":
-        limits = ref.provisioned_table
+        limits = reference.provisioned_table
     elif level == "system":
-        limits = LimitTable.of(entitlement_limits(ref.entitlements, request.start, request.end))
+        limits = LimitTable.of(entitlement_limits(reference.entitlements, request.start,
+                                                  request.end))
     else:
         limits = LimitTable.of({})
-    return ReportPlan(request=request, reference=ref, level=level, subjects=subjects,
+    return ReportPlan(request=request, reference=reference, level=level, subjects=subjects,
                       subject_ids=subject_ids, items=list(request.items) or None,
                       limits=limits)
 
@@ -219,7 +219,8 @@ def as_json(report: Report) -> bytes:
     assembled from their distinct texts by the table (byte for byte the same as
     `orjson.dumps(as_document(report))`)."""
     around = orjson.dumps(as_document(report, rows=[]))
-    assert around.endswith(b"[]}")  # "rows" is the last key
+    if not around.endswith(b"[]}"):
+        raise AssertionError("the rows must be the last key of the report document")
     return b"".join([around[:-3], *report.table.json_parts(), b"}"])
 
 

@@ -25,12 +25,24 @@ def test_the_output_is_psycopgs_and_the_rows_are_counted(lrm_db_url: str, kind: 
         assert into == b"kept:" + expected
 
 
-def test_a_failing_copy_names_the_problem_and_the_connection_goes_on(lrm_db_url: str) -> None:
+def test_a_failing_copy_raises_the_servers_error_and_the_connection_goes_on(
+        lrm_db_url: str) -> None:
     with psycopg.connect(lrm_db_url, autocommit=True) as connection:
-        with pytest.raises(psycopg.OperationalError, match="no_such_table"):
+        with pytest.raises(psycopg.errors.UndefinedTable, match="no_such_table"):
             copy_out(connection, b"COPY (SELECT * FROM no_such_table) TO STDOUT", bytearray())
         # A failure in the middle of the rows (the division runs row by row).
-        with pytest.raises(psycopg.OperationalError, match="division by zero"):
+        with pytest.raises(psycopg.errors.DivisionByZero, match="division by zero"):
             copy_out(connection, b"COPY (SELECT 1 / (5000 - g) FROM generate_series(1, 10000) g)"
                                  b" TO STDOUT", bytearray())
         assert connection.execute("SELECT 42").fetchone() == (42,)
+
+
+def test_a_statement_larger_than_the_socket_buffers_is_sent_whole(lrm_db_url: str) -> None:
+    """psycopg's connections are non-blocking: libpq sends a long statement in parts, which
+    copy_out must flush (30 MB: a partner-copy lookup names every GUID it wants)."""
+    literal = b"x" * 30_000_000
+    with psycopg.connect(lrm_db_url, autocommit=True) as connection:
+        into = bytearray()
+        assert copy_out(connection, b"COPY (SELECT length('" + literal + b"')) TO STDOUT",
+                        into) == 1
+        assert into == b"30000000\n"

@@ -101,3 +101,26 @@ def test_purge_keeps_daily_rows(lrm_engine: sa.Engine) -> None:
     with lrm_engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(usage_minute)).scalar() == 0
         assert c.execute(sa.select(sa.func.count()).select_from(usage_daily)).scalar() == 5
+
+
+def test_cleared_items_lose_their_rows_even_without_new_ones(lrm_engine: sa.Engine) -> None:
+    """A run clears every (level, item) it computes before writing: a level that has no
+    subjects any more (its groups were removed) keeps no rows from an earlier run, and a block
+    written after the clear does not delete what another block of the run wrote."""
+    with lrm_engine.begin() as c:
+        replace_day(c, results(7), run_id=1, before_commit=no_fence)
+    with lrm_engine.begin() as c:
+        writer = DayWriter(c, DAY, START, 2)
+        writer.clear({"tenant": [1, 2], "system": [200]})
+        tenant, _ = results(9)
+        writer.write(LevelResults(  # tenant 101 only; 102 has gone
+            level="tenant", subject_ids=tenant.subject_ids[:2], item_ids=tenant.item_ids[:2],
+            daily_value=tenant.daily_value[:2], peak_minute=tenant.peak_minute[:2],
+            minute_peaks=None if tenant.minute_peaks is None else tenant.minute_peaks[:2]))
+    with lrm_engine.connect() as c:
+        rows = c.execute(sa.select(usage_daily.c.level, usage_daily.c.subject_id,
+                                   usage_daily.c.item_id, usage_daily.c.peak_value,
+                                   usage_daily.c.run_id)
+                         .order_by(usage_daily.c.subject_id, usage_daily.c.item_id)).all()
+        assert [tuple(r) for r in rows] == [("tenant", 101, 1, 9, 2), ("tenant", 101, 2, 9, 2)]
+        assert c.execute(sa.select(sa.func.count()).select_from(usage_minute)).scalar_one() == 2

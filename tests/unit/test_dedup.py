@@ -86,8 +86,8 @@ def test_pairs_merged_apart_equal_one_merge_of_every_row(
         parts.setdefault(pair, []).append(key)
     every_row = [r for pair in sorted(parts) for r in parts[pair]]
     expected = merge_copies(table(every_row))
-    got = merge_parts([(table(rows), merge_copies(table(rows)))
-                       for _, rows in sorted(parts.items())]) if parts else expected
+    got = merge_parts([merge_copies(table(rows)) for _, rows in sorted(parts.items())],
+                      lambda: table(every_row)) if parts else expected
 
     def sessions(result: MergeResult) -> set[tuple[int, ...]]:
         s = result.sessions

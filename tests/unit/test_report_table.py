@@ -43,6 +43,8 @@ SUBJECTS = {101: Subject(101, "Acme"), 102: Subject(102, 'Quote " and \\ Ünïco
             7001: Subject(7001, "Sales", 101, "Acme")}
 ITEM_NAMES = {1: "Concurrent seat", 2: "Voice seat", 10001: "Bundle \u2028 odd"}
 LEVELS = ("tenant", "system", "agent_group")
+# Small limits (often exceeded), and the largest a limit can be (a 32-bit column).
+QUANTITIES = st.one_of(st.integers(0, 4), st.just(2**31 - 1))
 
 
 def columns(values: Sequence[oracle.DailyValue]) -> DailyColumns:
@@ -83,12 +85,12 @@ def limits(draw: st.DrawFn) -> dict[tuple[int, int], Limits]:
             dates = sorted(draw(st.lists(st.integers(-5, DAYS), min_size=1, max_size=4,
                                          unique=True)))
             found[pair] = LimitHistory([FIRST + timedelta(days=d) for d in dates],
-                                       draw(st.lists(st.integers(0, 4), min_size=len(dates),
+                                       draw(st.lists(QUANTITIES, min_size=len(dates),
                                                      max_size=len(dates))))
         else:
             days = draw(st.lists(st.integers(0, DAYS - 1), unique=True, max_size=20))
             found[pair] = DailyLimits({
-                FIRST + timedelta(days=d): (draw(st.integers(0, 4)),
+                FIRST + timedelta(days=d): (draw(QUANTITIES),
                                             FIRST + timedelta(days=draw(st.integers(-3, d))))
                 for d in days})
     return found
@@ -188,6 +190,18 @@ def test_a_limit_table_of_entitlements_ends_where_no_file_is_valid() -> None:
                                          np.full(n.size, item, dtype=np.int64), n)
         assert quantity.tolist() == quantities
         assert since.tolist() == [-1 if d is None else day_number(d) for d in effective]
+
+
+def test_limits_far_in_the_future_or_past_stay_with_their_own_pair() -> None:
+    table = LimitTable.of({(1, 1): LimitHistory([date(1, 1, 1), date(9999, 12, 31)], [5, 7]),
+                           (2, 1): LimitHistory([date(2026, 6, 1)], [9])})
+    days = np.array([day_number(d) for d in (date(2026, 3, 1), date(2026, 6, 1),
+                                             date(9999, 12, 31))], dtype=np.int64)
+    one = np.ones(3, dtype=np.int64)
+    assert [a.tolist() for a in table.in_force(one * 2, one, days)] == [
+        [-1, 9, 9], [-1, days[1], days[1]]]
+    assert [a.tolist() for a in table.in_force(one, one, days)] == [
+        [5, 5, 7], [day_number(date(1, 1, 1))] * 2 + [days[2]]]
 
 
 def test_a_month_row_takes_the_limit_of_its_peak_day() -> None:

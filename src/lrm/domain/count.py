@@ -45,9 +45,9 @@ from lrm.domain.sessions import SessionTable
 from lrm.domain.vocabulary import Vocabulary
 
 LEVELS = ("tenant", "system", "agent_group", "place_group")
-# The order the levels are counted in with several workers: the group levels have the most
-# per-minute rows (a series per group and seat item), so they are counted first and their rows
-# are written while the other levels are counted; the system level, with the fewest, is last.
+# The order the levels are counted in: the group levels have the most per-minute rows (a series
+# per group and seat item), so they are counted first and their rows can be written while the
+# other levels are counted; the system level, with the fewest, is last.
 _COUNT_ORDER = ("agent_group", "place_group", "tenant", "system")
 _ROWS_PER_BATCH = 300_000
 Progress = Callable[[str], None]
@@ -207,8 +207,9 @@ def count_day(day: BusinessDay, sessions: SessionTable,
     vocabulary; `now_ts` is the time of the run (for `start_in_future`).
     `progress` is called with the name of each finished stage; `workers` threads compute the
     levels (1: sequentially, in the calling thread); `on_level` is called with each level's
-    result as soon as it is ready (in the calling thread, as the levels finish: the group levels
-    first), so that a caller can store it while the other levels are counted."""
+    result as soon as it is ready (in the calling thread, in the order the levels finish — the
+    group levels are started first), so that a caller can store it while the other levels are
+    counted."""
     unknown = sorted(set(levels) - set(LEVELS))
     if unknown:
         raise ValueError(f"unknown levels {unknown}")

@@ -8,6 +8,7 @@ not a practical concern.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -129,24 +130,23 @@ def merge_copies(rows: RawSessions) -> MergeResult:
     )
 
 
-def merge_parts(parts: list[tuple[RawSessions, MergeResult]]) -> MergeResult:
+def merge_parts(parts: list[MergeResult], every_row: Callable[[], RawSessions]) -> MergeResult:
     """One result from parts merged apart (each ICON HA pair's copies as soon as the pair is
-    read): `parts` are (rows, merge_copies(rows)). The same as `merge_copies` over all the rows
-    together — different pairs hold different sessions, and when a GUID does turn up in two
-    parts (a misconfigured pair), every row is merged again together."""
+    read). Different pairs hold different sessions, so this is `merge_copies(every_row())`;
+    when a GUID does turn up in two parts (a misconfigured pair), that is what is computed.
+    `every_row` gives all the rows in the order a single merge would have taken them."""
     if len(parts) == 1:
-        return parts[0][1]
-    results = [result for _, result in parts]
-    every = RawSessions.concat([part for r in results for part in (r.sessions, r.conflicting)])
+        return parts[0]
+    every = RawSessions.concat([part for r in parts for part in (r.sessions, r.conflicting)])
     if _has_repeated_guid(every.guid_hi, every.guid_lo):
-        return merge_copies(RawSessions.concat([rows for rows, _ in parts]))
+        return merge_copies(every_row())
     return MergeResult(
-        sessions=RawSessions.concat([r.sessions for r in results]),
-        rows_read=sum(r.rows_read for r in results),
-        duplicates_removed=sum(r.duplicates_removed for r in results),
-        ends_from_partner=sum(r.ends_from_partner for r in results),
-        conflicting_sessions=sum(r.conflicting_sessions for r in results),
-        conflicting=RawSessions.concat([r.conflicting for r in results]),
+        sessions=RawSessions.concat([r.sessions for r in parts]),
+        rows_read=sum(r.rows_read for r in parts),
+        duplicates_removed=sum(r.duplicates_removed for r in parts),
+        ends_from_partner=sum(r.ends_from_partner for r in parts),
+        conflicting_sessions=sum(r.conflicting_sessions for r in parts),
+        conflicting=RawSessions.concat([r.conflicting for r in parts]),
     )
 
 

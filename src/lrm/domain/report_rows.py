@@ -20,9 +20,10 @@ from lrm.domain._arrays import I64
 EPOCH = date(1970, 1, 1)
 _EPOCH_ORDINAL = EPOCH.toordinal()
 NO_LIMIT = -1  # quantities are never negative
-# Days are offset by this much inside packed (pair, day) keys, so that dates before 1970 sort.
+# Inside packed (pair, day) keys a day is counted from date.min (0001-01-01): every date Python
+# knows, up to 9999-12-31, fits in the low 22 bits.
 _DAY_BITS = 22
-_DAY_BIAS = 1 << (_DAY_BITS - 1)
+_DAY_BIAS = _EPOCH_ORDINAL - date.min.toordinal()
 
 
 def day_number(d: date) -> int:

@@ -151,17 +151,17 @@ class ReportTable:
         peaks = (_DAY_PEAK_FRAGMENTS if self.peak_texts is _DAY_PEAK_TEXTS
                  else [_peak_fragment(text) for text in self.peak_texts])
         # The tail of a row: its limit columns, which few distinct combinations share.
-        limit_key = (((self.limit + 1) << 32) | ((self.limit_index.astype(np.int64) + 1) << 1)
-                     | self.over_limit)
-        distinct, tail_code = np.unique(limit_key, return_inverse=True)
-        limit_texts = [*self.limit_texts, None]
-        tails = []
-        for key in distinct.tolist():
-            limit = (key >> 32) - 1
-            tails.append(b"," + orjson.dumps({
-                "limit": None if limit == NO_LIMIT else limit,
-                "limit_effective_date": limit_texts[((key >> 1) & 0x7FFFFFFF) - 1],
-                "over_limit": bool(key & 1)})[1:])
+        _, limit_rank = np.unique(self.limit, return_inverse=True)
+        key = ((limit_rank.reshape(-1) * (len(self.limit_texts) + 1) + self.limit_index + 1) * 2
+               + self.over_limit)
+        _, first, tail_code = np.unique(key, return_index=True, return_inverse=True)
+        limit_texts = [*self.limit_texts, None]  # index -1: no limit
+        tails = [b"," + orjson.dumps({
+            "limit": None if limit == NO_LIMIT else limit,
+            "limit_effective_date": limit_texts[effective], "over_limit": over})[1:]
+            for limit, effective, over in zip(self.limit[first].tolist(),
+                                              self.limit_index[first].tolist(),
+                                              self.over_limit[first].tolist(), strict=True)]
         parts = [b"[", *chain.from_iterable(zip(
             map(heads.__getitem__, self._runs().tolist()),
             map(periods.__getitem__, self.period_index.tolist()),

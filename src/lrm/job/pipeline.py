@@ -259,8 +259,11 @@ class Pipeline:
             with self.engine.begin() as connection:
                 catalog.sync_catalogue(connection, self.catalogue)
                 writer = DayWriter(connection, business_date, day.start_ts, run_id)
-                # The date's previous rows are deleted in the background while the sessions
-                # are resolved (the connection is that thread's until it is done).
+                # The date's previous rows of every item the run computes are deleted in the
+                # background while the sessions are resolved (the connection is that thread's
+                # until it is done). So a level with no subjects any more (its groups were
+                # removed) keeps no rows of an earlier run; GVP rows are replaced only when the
+                # GVP answered.
                 clearing = background.submit(writer.clear, {
                     level: [*items.tolist(), ENABLED_AGENTS] for level, items in level_items(
                         self.catalogue, bundle_set.bundles if bundle_set else ()).items()})

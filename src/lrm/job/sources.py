@@ -30,7 +30,8 @@ class IdbReadResult:
 
 @dataclass
 class _PairRead:
-    rows: RawSessions
+    reads: dict[str, RawSessions]  # by IDB name
+    partner_copies: list[RawSessions]
     merged: MergeResult
     outcome: dict[str, dict[str, Any]]
     warnings: list[str]
@@ -76,7 +77,16 @@ def read_all_idbs(icons: list[IconSection], window_start: int, window_end: int,
     failed = [p.failure for p in done if p.failure is not None]
     if failed:
         raise SourceError("; ".join(failed), source="icon")
-    return IdbReadResult(merge_parts([(p.rows, p.merged) for p in done]), outcome,
+
+    def every_row() -> RawSessions:
+        # As one merge of everything took them: the IDBs in the configuration's order, then
+        # the partner copies.
+        reads = {name: rows for p in done for name, rows in p.reads.items()}
+        return RawSessions.concat([reads[icon.name] for icon in icons if icon.name in reads]
+                                  + [rows for p in done for rows in p.partner_copies])
+
+    # (The pairs' merges ran side by side: their summed time is more than they took.)
+    return IdbReadResult(merge_parts([p.merged for p in done], every_row), outcome,
                          [w for p in done for w in p.warnings],
                          sum(p.merge_seconds for p in done))
 
@@ -96,7 +106,7 @@ def _read_pair(pair: str, members: list[IconSection],
     empty = merge_copies(RawSessions.empty())
     if down and len(down) == len(members):
         errors = "; ".join(str(result) for result in results)
-        return _PairRead(RawSessions.empty(), empty, outcome, [],
+        return _PairRead({}, [], empty, outcome, [],
                          f"{pair}: every IDB is unreachable ({errors})", 0.0)
     warnings = []
     if down:
@@ -106,12 +116,13 @@ def _read_pair(pair: str, members: list[IconSection],
                         f"{', '.join(partners)}")
         for name in down:
             outcome[name]["status"] = "degraded"
-    pair_members = list(zip(members, results, strict=True))
-    rows = RawSessions.concat([r.rows for r in results if isinstance(r, IdbRead)]
-                              + _partner_copies(pair_members, outcome))
+    rows = {icon.name: r.rows for icon, r in zip(members, results, strict=True)
+            if isinstance(r, IdbRead)}
+    partner_copies = _partner_copies(list(zip(members, results, strict=True)), outcome)
     started = time.monotonic()
-    merged = merge_copies(rows)
-    return _PairRead(rows, merged, outcome, warnings, None, time.monotonic() - started)
+    merged = merge_copies(RawSessions.concat([*rows.values(), *partner_copies]))
+    return _PairRead(rows, partner_copies, merged, outcome, warnings, None,
+                     time.monotonic() - started)
 
 
 def _partner_copies(members: list[tuple[IconSection, IdbRead | SourceError]],

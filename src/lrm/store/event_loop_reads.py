@@ -34,6 +34,8 @@ class EventLoopReads:
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._slots: asyncio.Semaphore | None = None
         self._size = size
+        # Bumped by close(): a connection taken before is closed when given back, not kept.
+        self._generation = 0
 
     async def read(self, read: Read[T]) -> T:
         """`read(connection)` on an idle connection (waits while `size` are in use); database
@@ -43,6 +45,7 @@ class EventLoopReads:
         async with self._slots:
             while True:
                 kept = bool(self._idle)
+                generation = self._generation
                 connection = self._idle.pop() if kept else await self._open()
                 try:
                     result = await read(connection)
@@ -52,12 +55,12 @@ class EventLoopReads:
                         continue  # died while kept: once more on a new connection
                     raise DatabaseError(_unavailable(exc)) from exc
                 except psycopg.Error as exc:
-                    await self._give_back(connection)
+                    await self._give_back(connection, generation)
                     raise DatabaseError(_unavailable(exc)) from exc
                 except BaseException:
-                    await self._give_back(connection)
+                    await self._give_back(connection, generation)
                     raise
-                await self._give_back(connection)
+                await self._give_back(connection, generation)
                 return result
 
     async def _open(self) -> psycopg.AsyncConnection[Any]:
@@ -65,20 +68,29 @@ class EventLoopReads:
             connection = await psycopg.AsyncConnection.connect(
                 self.url, autocommit=True, application_name=self.application_name,
                 connect_timeout=_CONNECT_TIMEOUT_S)
-            # As on every LRM DB connection (lrm.store.db): plans for the parameters given.
-            await connection.execute("SET plan_cache_mode = force_custom_plan")
         except psycopg.Error as exc:
             raise DatabaseError(_unavailable(exc)) from exc
+        try:
+            # As on every LRM DB connection (lrm.store.db): plans for the parameters given.
+            await connection.execute("SET plan_cache_mode = force_custom_plan")
+        except BaseException as exc:
+            await _close(connection)
+            if isinstance(exc, psycopg.Error):
+                raise DatabaseError(_unavailable(exc)) from exc
+            raise
         return connection
 
-    async def _give_back(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        if (connection.closed or connection.broken
+    async def _give_back(self, connection: psycopg.AsyncConnection[Any],
+                         generation: int) -> None:
+        if (generation != self._generation or connection.closed or connection.broken
                 or connection.info.transaction_status != pq.TransactionStatus.IDLE):
             await _close(connection)
         else:
             self._idle.append(connection)
 
     async def close(self) -> None:
+        """Close the kept connections; those in use are closed when their reads end."""
+        self._generation += 1
         idle, self._idle = self._idle, []
         for connection in idle:
             await _close(connection)

@@ -33,9 +33,9 @@ from lrm.store.schema import (
     usage_minute,
 )
 
-# The rows as one bytea of big-endian int8 columns, decoded by one `np.frombuffer`: a month
-# report is about a thousand rows, and a Python object per value cost the API more than the
-# query (a binary COPY sends a message per row, which costs as much again).
+# The rows as a bytea of big-endian int8 columns per subject (a value is at most 1 GB), decoded
+# by one `np.frombuffer`: a month report is about a thousand rows, and a Python object per value
+# cost the API more than the query (a binary COPY sends a message per row: as much again).
 _DAILY_PACKED = """
 SELECT string_agg(int8send(subject_id) || int8send(item_id::int8)
                   || int8send((business_date - DATE '1970-01-01')::int8)
@@ -43,7 +43,8 @@ SELECT string_agg(int8send(subject_id) || int8send(item_id::int8)
                   || int8send(COALESCE(extract(epoch FROM peak_time)::int8, -1)), ''::bytea)
 FROM usage_daily
 WHERE level = %(level)s AND subject_id = ANY(%(subjects)s)
-  AND business_date BETWEEN %(start)s AND %(end)s
+  AND business_date BETWEEN %(start)s AND %(end)s {items}
+GROUP BY subject_id
 """
 _DAILY_FIELDS = 5  # subject, item, day, value, peak_ts (DailyColumns' order)
 
@@ -55,7 +56,7 @@ def daily_values(connection: sa.Connection, level: str, *, subject_ids: Sequence
     assert isinstance(raw, psycopg.Connection)
     with raw.cursor(binary=True) as cursor:
         cursor.execute(*_daily_query(level, subject_ids, item_ids, start, end))
-        return _daily_columns(cursor.fetchone())
+        return _daily_columns(cursor.fetchall())
 
 
 async def daily_values_async(connection: psycopg.AsyncConnection[Any], level: str, *,
@@ -64,22 +65,22 @@ async def daily_values_async(connection: psycopg.AsyncConnection[Any], level: st
     """`daily_values` on an asyncio connection (the report API's reads on its event loop)."""
     async with connection.cursor(binary=True) as cursor:
         await cursor.execute(*_daily_query(level, subject_ids, item_ids, start, end))
-        return _daily_columns(await cursor.fetchone())
+        return _daily_columns(await cursor.fetchall())
 
 
 def _daily_query(level: str, subject_ids: Sequence[int], item_ids: Sequence[int] | None,
                  start: date, end: date) -> tuple[str, dict[str, object]]:
-    sql = _DAILY_PACKED
     params: dict[str, object] = {"level": level, "subjects": list(subject_ids),
                                  "start": start, "end": end}
+    items = ""
     if item_ids is not None:
-        sql += " AND item_id = ANY(%(items)s)"
+        items = "AND item_id = ANY(%(items)s)"
         params["items"] = list(item_ids)
-    return sql, params
+    return _DAILY_PACKED.format(items=items), params
 
 
-def _daily_columns(row: tuple[Any, ...] | None) -> DailyColumns:
-    packed = row[0] if row is not None and row[0] is not None else b""
+def _daily_columns(rows: Sequence[tuple[Any, ...]]) -> DailyColumns:
+    packed = b"".join(row[0] for row in rows)
     values = np.frombuffer(packed, dtype=">i8").reshape(-1, _DAILY_FIELDS).astype(np.int64)
     return DailyColumns(*(values[:, k].copy() for k in range(_DAILY_FIELDS)))
 
