@@ -228,8 +228,7 @@ def daily_table(values: DailyColumns, *, level: str, granularity: Granularity,
         peak_texts: Sequence[str | None] = _DAY_PEAK_TEXTS
     else:  # "YYYY-MM-DD HH:MM": the local minute
         minutes, peak_code[timed] = np.unique(local // 60, return_inverse=True)
-        peak_texts = [*(f"{day_of(m // 1440).isoformat()} {_HHMM[m % 1440]}"
-                        for m in minutes.tolist()), None]
+        peak_texts = [*_minute_texts(minutes), None]
 
     return ReportTable(
         level=level,
@@ -257,8 +256,7 @@ def detailed_table(series: MinuteColumns, *, level: str, zone: ZoneInfo,
     value = series.peaks[starts[owner] + minute]
     instants = series.day_start_ts[owner] + 60 * minute
     minutes, period_index = np.unique(local_ts(zone, instants) // 60, return_inverse=True)
-    period_texts = [f"{day_of(m // 1440).isoformat()} {_HHMM[m % 1440]}"
-                    for m in minutes.tolist()]
+    period_texts = _minute_texts(minutes)
     subject, item = series.subject[owner], series.item[owner]
     return ReportTable(
         level=level,
@@ -269,6 +267,11 @@ def detailed_table(series: MinuteColumns, *, level: str, zone: ZoneInfo,
         peak_texts=[text[-5:] for text in period_texts], peak_index=period_index.reshape(-1),
         peak_value=value,
         **_limit_columns(limits.in_force(subject, item, series.day[owner]), value))
+
+
+def _minute_texts(minutes: I64) -> list[str]:
+    """"YYYY-MM-DD HH:MM" of local minutes (minutes of the local clock since 1970)."""
+    return [f"{day_of(m // 1440).isoformat()} {_HHMM[m % 1440]}" for m in minutes.tolist()]
 
 
 def _limit_columns(in_force: tuple[I64, I64], value: I64) -> dict[str, Any]:

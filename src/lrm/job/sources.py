@@ -69,11 +69,8 @@ def read_all_idbs(icons: list[IconSection], window_start: int, window_end: int,
                    for pair, members in groups.items()]
         done = [p.result() for p in pending]
 
-    outcome: dict[str, dict[str, Any]] = {}
-    for icon in icons:  # in the configuration's order
-        for pair_read in done:
-            if icon.name in pair_read.outcome:
-                outcome[icon.name] = pair_read.outcome[icon.name]
+    by_name = {name: state for p in done for name, state in p.outcome.items()}
+    outcome = {icon.name: by_name[icon.name] for icon in icons}  # the configuration's order
     failed = [p.failure for p in done if p.failure is not None]
     if failed:
         raise SourceError("; ".join(failed), source="icon")
@@ -94,31 +91,23 @@ def read_all_idbs(icons: list[IconSection], window_start: int, window_end: int,
 def _read_pair(pair: str, members: list[IconSection],
                reads: list[Future[IdbRead | SourceError]]) -> _PairRead:
     """The pair's reads (as they finish), its rules, the partner copies, its merged sessions."""
-    results = [r.result() for r in reads]
-    outcome: dict[str, dict[str, Any]] = {}
-    for icon, result in zip(members, results, strict=True):
-        if isinstance(result, SourceError):
-            outcome[icon.name] = {"status": "failed", "error": str(result)}
-        else:
-            outcome[icon.name] = {"status": "ok", "rows": len(result.rows)}
-    down = [icon.name for icon, result in zip(members, results, strict=True)
-            if isinstance(result, SourceError)]
-    empty = merge_copies(RawSessions.empty())
-    if down and len(down) == len(members):
-        errors = "; ".join(str(result) for result in results)
-        return _PairRead({}, [], empty, outcome, [],
+    paired = [(icon, read.result()) for icon, read in zip(members, reads, strict=True)]
+    outcome: dict[str, dict[str, Any]] = {
+        icon.name: {"status": "failed", "error": str(result)} if isinstance(result, SourceError)
+        else {"status": "ok", "rows": len(result.rows)} for icon, result in paired}
+    rows = {icon.name: r.rows for icon, r in paired if isinstance(r, IdbRead)}
+    down = [icon.name for icon, _ in paired if icon.name not in rows]
+    if not rows:
+        errors = "; ".join(str(result) for _, result in paired)
+        return _PairRead({}, [], merge_copies(RawSessions.empty()), outcome, [],
                          f"{pair}: every IDB is unreachable ({errors})", 0.0)
     warnings = []
     if down:
-        partners = [icon.name for icon, r in zip(members, results, strict=True)
-                    if not isinstance(r, SourceError)]
         warnings.append(f"{', '.join(down)} unreachable; sessions of {pair} counted from "
-                        f"{', '.join(partners)}")
+                        f"{', '.join(rows)}")
         for name in down:
             outcome[name]["status"] = "degraded"
-    rows = {icon.name: r.rows for icon, r in zip(members, results, strict=True)
-            if isinstance(r, IdbRead)}
-    partner_copies = _partner_copies(list(zip(members, results, strict=True)), outcome)
+    partner_copies = _partner_copies(paired, outcome)
     started = time.monotonic()
     merged = merge_copies(RawSessions.concat([*rows.values(), *partner_copies]))
     return _PairRead(rows, partner_copies, merged, outcome, warnings, None,
