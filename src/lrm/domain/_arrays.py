@@ -62,19 +62,43 @@ def sort_keys(keys: I64) -> tuple[I64, Idx]:
     return keys[order], order
 
 
+def sort_tagged(keys: I64, tags: I64, n_tags: int) -> tuple[I64, I64]:
+    """(the keys sorted, each one's tag, a code in [0, n_tags)) — for callers that read only
+    whole runs of equal keys, as the order of equal keys is not kept. The tag rides in the
+    low bits of the key, so one plain sort does it, with no argsort and no gather; keys and
+    tags that fit 32 bits together are sorted as uint32 (SIMD sorts twice as many at once)."""
+    if keys.size == 0:
+        return keys.copy(), tags.copy()
+    tag_bits = max(1, (n_tags - 1).bit_length())
+    kmin, kmax = int(keys.min()), int(keys.max())
+    if kmin < 0 or kmax.bit_length() + tag_bits > 63:
+        ordered, order = sort_keys(keys)
+        return ordered, tags[order]
+    shift = np.int64(tag_bits)
+    packed = (keys << shift) | tags
+    if kmax.bit_length() + tag_bits <= 32:
+        packed = np.sort(packed.astype(np.uint32)).astype(np.int64)
+    else:
+        packed.sort()
+    return packed >> shift, packed & np.int64((1 << tag_bits) - 1)
+
+
 def dense_rank(values: I64) -> tuple[I64, I64]:
     """(sorted distinct values, index of each value in them), like `np.unique(return_inverse)`.
-    Small non-negative values go through a presence table (linear time); others through
+    Small non-negative values go through a presence table (linear time), and so do values
+    that fall in a few narrow clusters (seat keys: `kind << 40 | DBID`); others through
     `sort_keys`."""
     n = int(values.size)
     if n == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     vmin, vmax = int(values.min()), int(values.max())
-    if vmin >= 0 and vmax <= min(max(1 << 16, 4 * n), 1 << 23):
-        present = np.zeros(vmax + 1, dtype=np.bool_)
-        present[values] = True
-        rank = np.cumsum(present, dtype=np.int32) - 1
-        return np.flatnonzero(present).astype(np.int64), rank[values].astype(np.int64)
+    table_max = min(max(1 << 16, 4 * n), 1 << 23)
+    if vmin >= 0 and vmax <= table_max:
+        return _presence_rank(values, vmax)
+    if vmin >= 0:
+        clustered = _clustered_rank(values, vmin, vmax, table_max)
+        if clustered is not None:
+            return clustered
     ordered, order = sort_keys(values)
     first = np.empty(n, dtype=np.bool_)
     first[0] = True
@@ -83,6 +107,35 @@ def dense_rank(values: I64) -> tuple[I64, I64]:
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = rank_sorted
     return ordered[first], inverse
+
+
+def _presence_rank(values: I64, vmax: int) -> tuple[I64, I64]:
+    """`dense_rank` of non-negative values up to `vmax` through a table of which are present."""
+    present = np.zeros(vmax + 1, dtype=np.bool_)
+    present[values] = True
+    rank = np.cumsum(present, dtype=np.int32) - 1
+    return np.flatnonzero(present).astype(np.int64), rank[values].astype(np.int64)
+
+
+def _clustered_rank(values: I64, vmin: int, vmax: int,
+                    table_max: int) -> tuple[I64, I64] | None:
+    """`dense_rank` of non-negative values that share few distinct high parts (above the low
+    `low_bits`): the values are renumbered as (rank of the high part, low part), which keeps
+    their order and fits a presence table. None when they do not cluster so."""
+    low_bits = max(1, table_max.bit_length() - 3)  # room for up to about 4 clusters
+    if (vmax >> low_bits) - (vmin >> low_bits) > table_max:
+        return None
+    shift = np.int64(low_bits)
+    highs, high_rank = _presence_rank((values >> shift) - np.int64(vmin >> low_bits),
+                                      (vmax >> low_bits) - (vmin >> low_bits))
+    if highs.size << low_bits > table_max:
+        return None
+    low = values & np.int64((1 << low_bits) - 1)
+    compact_ids, rank = _presence_rank((high_rank << shift) | low,
+                                       ((int(highs.size) - 1) << low_bits) | int(low.max()))
+    distinct = ((highs[compact_ids >> shift] + np.int64(vmin >> low_bits)) << shift
+                | (compact_ids & np.int64((1 << low_bits) - 1)))
+    return distinct, rank
 
 
 def lookup(sorted_ids: I64, query: I64) -> tuple[Bool, Idx]:

@@ -31,7 +31,7 @@ from lrm.domain._arrays import (
     pack,
     run_ends,
     run_starts,
-    sort_keys,
+    sort_tagged,
     time_bits,
     unpack,
 )
@@ -61,12 +61,13 @@ def minute_peaks(transitions: Transitions, n_subjects: int, predicates: Sequence
         return out
     # (subject, t) keys with t in the low bits: shifts and masks, no int64 division.
     bits = time_bits(horizon)
-    keys = pack(transitions.subject, transitions.t, bits)
-    keys, order = sort_keys(keys)
     # Few distinct masks occur: each transition gets a code of its (before, after) pair, and
     # per predicate a table gives the change (-1, 0, +1) of the number of seats counting.
+    # Only the level after all transitions of a (subject, t) is read, so their order within
+    # it does not matter: the code rides along in the sort.
     kind_before, kind_after, kind = _pair_kinds(transitions.before, transitions.after)
-    kind = kind[order]  # ranked before the sort: one gather of the codes, not two of masks
+    keys, kind = sort_tagged(pack(transitions.subject, transitions.t, bits), kind,
+                             int(kind_after.size))
     tables = [(predicate_mask(kind_after, p).astype(np.int32)
                - predicate_mask(kind_before, p).astype(np.int32)) for p in predicates]
     subject = unpack(keys, bits)[0]

@@ -28,13 +28,13 @@ import numpy as np
 
 from lrm.domain._arrays import (
     I64,
-    Bool,
     Idx,
     dense_rank,
     i64,
     pack,
     run_ends,
     sort_keys,
+    sort_tagged,
     time_bits,
     unpack,
 )
@@ -106,16 +106,19 @@ def dense_seat_transitions(subject: I64, seat_index: I64, n_seats: int, start: I
                                      int(mask_values[0]), bits)
 
     keys = np.concatenate([pack(pair_index, start, bits), pack(pair_index, end, bits)])
+    # Each event is tagged with its mask code, plus the number of codes for an end. Only the
+    # mask after all events of a (pair, t) is read, so their order within it does not matter.
+    n_codes = int(mask_values.size)
+    tags = np.concatenate([mask_code, mask_code + np.int64(n_codes)])
     # A seat carrying 65,536+ simultaneous segments would overflow a 16-bit lane; the number
     # of segments of a (subject, seat) bounds it.
     lanes_ok = n <= _LANE_MAX or int(np.bincount(pair_index).max()) <= _LANE_MAX
     del pair_index
-    keys, order = sort_keys(keys)
-    is_end = order >= n
+    keys, tags = sort_tagged(keys, tags, 2 * n_codes)
     last = np.flatnonzero(run_ends(keys))
     keys = keys[last]
-    after = _masks_after(order, is_end, last, mask_code, mask_values, lanes_ok)
-    del order, is_end
+    after = _masks_after(tags, last, mask_values, lanes_ok)
+    del tags
 
     pair, t = unpack(keys, bits)
     before = np.empty_like(after)
@@ -135,11 +138,22 @@ def _one_mask_transitions(pair_index: I64, pair_subject: I64, start: I64, end: I
     events."""
     if mask == 0:
         return _empty()
-    start_keys, order = sort_keys(pack(pair_index, start, bits))
+    start_keys = pack(pair_index, start, bits)
+    if int(pair_index.max()).bit_length() + 2 * int(bits) <= 63:
+        # (pair, start, end) in one key: a plain sort, no argsort and no gather of the ends
+        # (the order of equal starts does not change the islands).
+        both = np.sort((start_keys << bits) | end)
+        start_keys = both >> bits
+        ends = pack(start_keys >> bits, both & ((np.int64(1) << bits) - 1), bits)
+        del both
+    else:
+        start_keys, order = sort_keys(start_keys)
+        ends = pack(pair_index, end, bits)[order]
+        del order
     # The furthest end reached so far; it never crosses into the next pair, whose keys are
     # all larger.
-    reach = np.maximum.accumulate(pack(pair_index, end, bits)[order])
-    del order
+    reach = np.maximum.accumulate(ends)
+    del ends
     # An island starts at a segment that starts after everything before it ended (one that
     # starts exactly where the island reached continues it: back-to-back sessions).
     begins = np.ones(start_keys.size, dtype=np.bool_)
@@ -156,13 +170,10 @@ def _one_mask_transitions(pair_index: I64, pair_subject: I64, start: I64, end: I
     return Transitions(subject=pair_subject[pair], t=t, before=off, after=on)
 
 
-def _masks_after(order: Idx, is_end: Bool, last: Idx, mask_code: I64, mask_values: I64,
-                 lanes_ok: bool) -> I64:
-    """The item mask of each (pair, t) in `last` after its events: per item bit, a running
-    count of active segments (four bits per int64 when `lanes_ok`)."""
-    code = mask_code.astype(np.int32)
-    codes = np.concatenate([code, code])[order]
-    del code
+def _masks_after(tags: I64, last: Idx, mask_values: I64, lanes_ok: bool) -> I64:
+    """The item mask of each (pair, t) in `last` after its events, given each event's tag (its
+    mask code, plus the number of codes for an end): per item bit, a running count of active
+    segments (four bits per int64 when `lanes_ok`)."""
     present = int(np.bitwise_or.reduce(mask_values))
     item_bits = [b for b in range(present.bit_length()) if (present >> b) & 1]
     after = np.zeros(last.size, dtype=np.int64)
@@ -172,8 +183,7 @@ def _masks_after(order: Idx, is_end: Bool, last: Idx, mask_code: I64, mask_value
         spread = np.zeros(mask_values.size, dtype=np.int64)
         for lane, b in enumerate(word_bits):
             spread |= ((mask_values >> np.int64(b)) & 1) << np.int64(_LANE_BITS * lane)
-        delta = spread[codes]
-        np.negative(delta, out=delta, where=is_end)
+        delta = np.concatenate([spread, -spread])[tags]  # a start adds, an end takes away
         np.cumsum(delta, out=delta)
         counts = delta[last]
         del delta
