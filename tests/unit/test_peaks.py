@@ -54,6 +54,16 @@ def test_minute_peaks_equal_the_per_second_brute_force(rows: list[tuple[int, ...
     assert got.tolist() == brute_force(rows, 3, predicates, HORIZON).tolist()
 
 
+@given(rows_strategy, st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15)), max_size=8))
+def test_repeated_and_never_counting_predicates_equal_the_brute_force(
+        rows: list[tuple[int, ...]], drawn: list[tuple[int, int]]) -> None:
+    """Predicates that share a table (swept once, copied to each) and predicates no seat
+    satisfies (bit 3 is never set; include 0 matches nothing): still each its own brute force."""
+    subject, seat, start, end, mask = columns(rows)
+    got = level_minute_peaks(subject, seat, start, end, mask, 3, drawn, horizon=HORIZON)
+    assert got.tolist() == brute_force(rows, 3, drawn, HORIZON).tolist()
+
+
 @given(rows_strategy, st.integers(0, 7))
 def test_one_mask_for_every_row_equals_the_brute_force(rows: list[tuple[int, ...]],
                                                       mask: int) -> None:

@@ -68,8 +68,17 @@ def minute_peaks(transitions: Transitions, n_subjects: int, predicates: Sequence
     kind_before, kind_after, kind = _pair_kinds(transitions.before, transitions.after)
     keys, kind = sort_tagged(pack(transitions.subject, transitions.t, bits), kind,
                              int(kind_after.size))
-    tables = [(predicate_mask(kind_after, p).astype(np.int32)
-               - predicate_mask(kind_before, p).astype(np.int32)) for p in predicates]
+    # Predicates with the same table (a bundle of one item and the item; items whose rules no
+    # seat of the day tells apart) have the same levels: each distinct table is swept once. A
+    # table of zeros (no seat ever counts) leaves its peaks at zero.
+    sweeps: dict[bytes, tuple[I32, list[int]]] = {}
+    for p, predicate in enumerate(predicates):
+        table = (predicate_mask(kind_after, predicate).astype(np.int32)
+                 - predicate_mask(kind_before, predicate).astype(np.int32))
+        if table.any():
+            sweeps.setdefault(table.tobytes(), (table, []))[1].append(p)
+    if not sweeps:
+        return out
     subject = unpack(keys, bits)[0]
 
     per_chunk = max(1, _CELLS_PER_CHUNK // minutes)
@@ -80,7 +89,8 @@ def minute_peaks(transitions: Transitions, n_subjects: int, predicates: Sequence
             continue
         hi_subject = min(n_subjects, lo_subject + per_chunk)
         _chunk(keys[lo:hi] - (np.int64(lo_subject) << bits), kind[lo:hi],
-               hi_subject - lo_subject, tables, horizon, out[lo_subject:hi_subject])
+               hi_subject - lo_subject, list(sweeps.values()), horizon,
+               out[lo_subject:hi_subject])
     return out
 
 
@@ -100,8 +110,10 @@ def _pair_kinds(before: I64, after: I64) -> tuple[I64, I64, I64]:
     return mask_values[pairs // n_values], mask_values[pairs % n_values], kind
 
 
-def _chunk(keys: I64, kind: I64, n_subjects: int, tables: Sequence[I32], horizon: int,
-           out: npt.NDArray[np.int32]) -> None:
+def _chunk(keys: I64, kind: I64, n_subjects: int, sweeps: Sequence[tuple[I32, Sequence[int]]],
+           horizon: int, out: npt.NDArray[np.int32]) -> None:
+    """Peaks of the subjects of one chunk; `sweeps` pairs each distinct table with the indices
+    of the predicates that have it."""
     minutes = horizon // 60
     subject, t = unpack(keys, time_bits(horizon))
     # Real levels: after the last transition of each (subject, t), inside the day.
@@ -128,12 +140,13 @@ def _chunk(keys: I64, kind: I64, n_subjects: int, tables: Sequence[I32], horizon
 
     level_max = np.zeros(occupied.size + 1, dtype=np.int32)
     level_end = np.zeros(occupied.size + 1, dtype=np.int32)
-    for p, table in enumerate(tables):
+    for table, same in sweeps:
         level = np.cumsum(table[kind], dtype=np.int32)[real]
         level_max[1:] = np.maximum.reduceat(level, starts)
         level_end[1:] = level[ends]
-        peak = np.maximum(level_end[carry_at], level_max[own_at])
-        out[:, p, :] = peak.reshape(n_subjects, minutes)
+        peak = np.maximum(level_end[carry_at], level_max[own_at]).reshape(n_subjects, minutes)
+        for p in same:
+            out[:, p, :] = peak
 
 
 def level_minute_peaks(subject: I64, seat: I64, start: I64, end: I64, mask: I64,
