@@ -19,9 +19,10 @@ groups (research lrm-domain.md §2.5: not supported for group reports).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ from lrm.domain.calendar import BusinessDay, excluded_minute_mask
 from lrm.domain.config import ConfigHistory, build_config_history
 from lrm.domain.daily import EnabledDaily, daily_peak, enabled_agents_daily
 from lrm.domain.items import Catalogue
-from lrm.domain.peaks import Predicate, dense_level_minute_peaks
+from lrm.domain.peaks import Predicate, dense_level_minute_peaks, minute_peaks
 from lrm.domain.resolve import (
     DEFAULT_FUTURE_TOLERANCE_S,
     GroupPairs,
@@ -41,6 +42,7 @@ from lrm.domain.resolve import (
     Segments,
     resolve_sessions,
 )
+from lrm.domain.seats import Transitions, dense_seat_transitions
 from lrm.domain.sessions import SessionTable
 from lrm.domain.vocabulary import Vocabulary
 
@@ -176,10 +178,49 @@ def _level(level: str, day: BusinessDay, excluded: Bool, subject_ids: I64, subje
                 data.end[batch], data.mask_code[batch], data.mask_values, hi - lo, predicates,
                 horizon=day.seconds)
         lo = hi
+    return _result(level, excluded, subject_ids, item_ids, peaks, enabled)
+
+
+def _result(level: str, excluded: Bool, subject_ids: I64, item_ids: I64,
+            peaks: npt.NDArray[np.int32], enabled: EnabledDaily) -> LevelResult:
     value, minute = daily_peak(peaks, excluded)
     return LevelResult(level=level, subject_ids=subject_ids, item_ids=item_ids,
                        minute_peaks=peaks, daily_value=value, daily_minute=minute,
                        enabled=enabled)
+
+
+class _SharedSeatTransitions:
+    """The seat transitions of every segment, by tenant, for the tenant and the system level.
+
+    When every seat belongs to one tenant all day (a place, DN or person is one tenant's), a
+    seat's mask changes are the same at both levels; only the subject differs. The sweep of
+    the 2n start/end events is then done once, by whichever level asks first, and the other
+    waits for it. Otherwise (`usable` is False) each level sweeps its own (subject, seat)
+    pairs, so that a seat shared by two tenants still counts once for the system."""
+
+    def __init__(self, day: BusinessDay, data: _Rows, tenant: I64) -> None:
+        owner = np.zeros(data.n_seats, dtype=np.int64)
+        owner[data.seat_index] = tenant
+        self.usable = bool(np.array_equal(owner[data.seat_index], tenant))
+        self._day, self._data, self._tenant = day, data, tenant
+        self._lock = threading.Lock()
+        self._transitions: Transitions | None = None
+
+    def get(self) -> Transitions:
+        with self._lock:
+            if self._transitions is None:
+                data = self._data
+                self._transitions = dense_seat_transitions(
+                    self._tenant, data.seat_index, data.n_seats, data.start, data.end,
+                    data.mask_code, data.mask_values, horizon=self._day.seconds)
+            return self._transitions
+
+    def peaks(self, level: str, n_subjects: int,
+              predicates: Sequence[Predicate]) -> npt.NDArray[np.int32]:
+        transitions = self.get()
+        if level == "system":
+            transitions = replace(transitions, subject=np.zeros(len(transitions), np.int64))
+        return minute_peaks(transitions, n_subjects, predicates, horizon=self._day.seconds)
 
 
 def _group_level(level: str, day: BusinessDay, excluded: Bool, history: ConfigHistory,
@@ -240,15 +281,23 @@ def count_day(day: BusinessDay, sessions: SessionTable,
     stage("items")
 
     tenant_ids = _subjects(history, day, "tenant_ids", segments.tenant)
+    tenant = np.searchsorted(tenant_ids, segments.tenant).astype(np.int64)
+    shared = _SharedSeatTransitions(day, data, tenant)
     seat_predicates = predicates[: seat_items.size]
+
+    def tenant_or_system(level: str) -> LevelResult:
+        subject_ids = tenant_ids if level == "tenant" else i64([0])
+        enabled = enabled_agents_daily(day, history, level, tenant_ids)
+        if shared.usable:
+            peaks = shared.peaks(level, int(subject_ids.size), predicates)
+            return _result(level, excluded, subject_ids, all_items, peaks, enabled)
+        subject = tenant if level == "tenant" else np.zeros_like(tenant)
+        return _level(level, day, excluded, subject_ids, subject, data, None, all_items,
+                      predicates, enabled)
+
     tasks: dict[str, Callable[[], LevelResult]] = {
-        "tenant": lambda: _level(
-            "tenant", day, excluded, tenant_ids,
-            np.searchsorted(tenant_ids, segments.tenant).astype(np.int64), data, None,
-            all_items, predicates, enabled_agents_daily(day, history, "tenant", tenant_ids)),
-        "system": lambda: _level(
-            "system", day, excluded, i64([0]), np.zeros(len(segments), dtype=np.int64), data,
-            None, all_items, predicates, enabled_agents_daily(day, history, "system", tenant_ids)),
+        "tenant": lambda: tenant_or_system("tenant"),
+        "system": lambda: tenant_or_system("system"),
         "agent_group": lambda: _group_level(
             "agent_group", day, excluded, history, resolution.agent_groups, data, seat_items,
             seat_predicates),
