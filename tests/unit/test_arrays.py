@@ -7,7 +7,17 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrm.domain._arrays import dense_rank, i64, pack, sort_keys, sort_tagged, time_bits, unpack
+from lrm.domain._arrays import (
+    dense_rank,
+    i64,
+    lookup,
+    pack,
+    sort_keys,
+    sort_tagged,
+    sorted_positions,
+    time_bits,
+    unpack,
+)
 
 small = st.lists(st.integers(0, 1000), max_size=50)
 wide = st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50)
@@ -72,3 +82,21 @@ def test_packed_keys_sort_like_pairs_and_unpack(pairs: list[tuple[int, int]],
     keys = pack(ids, times, bits)
     assert [tuple(x) for x in zip(*unpack(keys, bits), strict=True)] == pairs
     assert sorted(pairs) == [pairs[k] for k in np.argsort(keys, kind="stable")]
+
+
+@given(st.lists(st.integers(-3, 70_000), max_size=40), st.sampled_from([1, 5_000, 40_000]),
+       st.integers(0, 2**32))
+def test_sorted_positions_and_lookup_equal_a_binary_search(ids: list[int], n_queries: int,
+                                                           seed: int) -> None:
+    """Whichever path (a table of positions for a narrow range of ids and many queries, or a
+    binary search): the positions of `np.searchsorted`, for queries below, inside, between and
+    above the ids, and `lookup` finds exactly the ids present."""
+    sorted_ids = np.sort(i64(ids))
+    generator = np.random.default_rng(seed)
+    query = generator.integers(-20, 70_030, n_queries, dtype=np.int64)
+    assert np.array_equal(sorted_positions(sorted_ids, query),
+                          np.searchsorted(sorted_ids, query))
+    distinct = np.unique(sorted_ids)
+    found, position = lookup(distinct, query)
+    assert np.array_equal(found, np.isin(query, distinct))
+    assert np.array_equal(distinct[position[found]], query[found])

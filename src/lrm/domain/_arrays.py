@@ -13,6 +13,8 @@ I64 = npt.NDArray[np.int64]
 Idx = npt.NDArray[np.intp]
 Bool = npt.NDArray[np.bool_]
 
+_TABLE_MIN_QUERY = 4096  # below this a binary search costs less than building a table
+
 
 def i64(values: npt.ArrayLike) -> I64:
     """`values` as a one-dimensional int64 array (no copy when it already is one)."""
@@ -138,13 +140,30 @@ def _clustered_rank(values: I64, vmin: int, vmax: int,
     return distinct, rank
 
 
+def sorted_positions(sorted_ids: I64, query: I64) -> Idx:
+    """`np.searchsorted(sorted_ids, query)` (side "left") for int64 arrays. When the ids span
+    a range small next to the query (DBIDs of tenants, groups, persons), through a table of
+    the position of every value in the range: one gather per query instead of a binary
+    search (a tenth of the time for a million queries into a thousand ids)."""
+    if sorted_ids.size and query.size >= _TABLE_MIN_QUERY:
+        lo, hi = int(sorted_ids[0]), int(sorted_ids[-1])
+        if hi < 1 << 62 and hi - lo <= min(max(1 << 16, 2 * int(query.size)), 1 << 24):
+            # table[k]: how many ids are below lo + k; k = span + 1 stands for "above hi".
+            table = np.zeros(hi - lo + 2, dtype=np.intp)
+            np.cumsum(np.bincount(sorted_ids - np.int64(lo), minlength=hi - lo + 1),
+                      out=table[1:])
+            positions: Idx = table[np.clip(query, lo, hi + 1) - np.int64(lo)]
+            return positions
+    return np.searchsorted(sorted_ids, query)
+
+
 def lookup(sorted_ids: I64, query: I64) -> tuple[Bool, Idx]:
     """Find each `query` value in the sorted, distinct `sorted_ids`: (found, position).
     `position` is only meaningful where `found`; it is always a valid index when the table is
     not empty."""
     if sorted_ids.size == 0:
         return np.zeros(query.shape, dtype=np.bool_), np.zeros(query.shape, dtype=np.intp)
-    pos = np.searchsorted(sorted_ids, query)
+    pos = sorted_positions(sorted_ids, query)
     pos = np.minimum(pos, sorted_ids.size - 1)
     return sorted_ids[pos] == query, pos
 

@@ -47,6 +47,7 @@ from lrm.domain._arrays import (
     dense_rank,
     expand_ranges,
     i64,
+    sorted_positions,
     unique,
 )
 from lrm.domain.calendar import BusinessDay
@@ -141,7 +142,7 @@ class _Universe:
         values, inverse = dense_rank(query)
         self.ids = unique(np.concatenate([*_distinct(doc_ids), values[values > 0]]))
         self.size = int(self.ids.size)
-        pos = np.searchsorted(self.ids, values)
+        pos = sorted_positions(self.ids, values)
         self.query_pos = np.where(values > 0, pos, self.size)[inverse]
         self._doc_ids = doc_ids
         self._cache: dict[tuple[int, ...], tuple[tuple[Any, ...], npt.NDArray[Any]]] = {}
@@ -158,7 +159,7 @@ class _Universe:
 
     def _positions(self, k: int) -> Idx:
         ids = self._doc_ids[k]
-        return self._cached((ids,), lambda: np.searchsorted(self.ids, ids))
+        return self._cached((ids,), lambda: sorted_positions(self.ids, ids))
 
     def dense(self, k: int, values: npt.NDArray[Any], default: int) -> npt.NDArray[Any]:
         """Document k's attribute `values` (aligned with its sorted ids) by position."""
@@ -183,7 +184,7 @@ class _Universe:
     def groups(self, keys: I64, rows_pos: I64) -> tuple[Idx, I64]:
         """(row, group DBID) of every membership (keys member << 32 | group) of the objects
         at positions `rows_pos`."""
-        member_pos = np.searchsorted(self.ids, keys >> 32)
+        member_pos = sorted_positions(self.ids, keys >> 32)
         counts = np.bincount(member_pos, minlength=self.size + 1)
         offsets = np.concatenate([[0], np.cumsum(counts)])
         row, pos = expand_ranges(offsets[rows_pos], offsets[rows_pos + 1])
