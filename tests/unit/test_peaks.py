@@ -74,6 +74,19 @@ def test_one_mask_for_every_row_equals_the_brute_force(rows: list[tuple[int, ...
     assert got.tolist() == brute_force(same, 3, predicates, HORIZON).tolist()
 
 
+@given(rows_strategy, st.integers(0, 7))
+def test_keys_too_wide_for_one_word_give_the_same_transitions(rows: list[tuple[int, ...]],
+                                                              mask: int) -> None:
+    """With a horizon of 2**30 s, (pair, start, end) no longer fits one int64 key and the
+    sorts take their argsort paths: the transitions are the same as with a short horizon."""
+    for masks in ([r[4] for r in rows], [mask] * len(rows)):
+        subject, seat, start, end, _ = columns(rows)
+        short = seat_transitions(subject, seat, start, end, i64(masks), horizon=HORIZON)
+        wide = seat_transitions(subject, seat, start, end, i64(masks), horizon=2**30)
+        for name in ("subject", "t", "before", "after"):
+            assert getattr(wide, name).tolist() == getattr(short, name).tolist(), name
+
+
 @given(rows_strategy)
 def test_masks_with_high_bits_give_the_same_peaks(rows: list[tuple[int, ...]]) -> None:
     """Item bits far up the mask (custom items) take the sweep's general path
