@@ -137,8 +137,11 @@ def merge_parts(parts: list[MergeResult], every_row: Callable[[], RawSessions]) 
     `every_row` gives all the rows in the order a single merge would have taken them."""
     if len(parts) == 1:
         return parts[0]
-    every = RawSessions.concat([part for r in parts for part in (r.sessions, r.conflicting)])
-    if _has_repeated_guid(every.guid_hi, every.guid_lo):
+    # Only the GUID columns are joined for the check: a copy of the whole table is 64 MB a
+    # million sessions, most of it memory this process has not touched yet.
+    every = [part for r in parts for part in (r.sessions, r.conflicting)]
+    if _has_repeated_guid(np.concatenate([p.guid_hi for p in every]),
+                          np.concatenate([p.guid_lo for p in every])):
         return merge_copies(every_row())
     return MergeResult(
         sessions=RawSessions.concat([r.sessions for r in parts]),
