@@ -11,9 +11,10 @@ maximum of
 - the level carried in from before the minute (unless a transition happens exactly at the
   minute's first second, which replaces it), and
 - the levels after each timestamp inside the minute.
-Cost: one sort of the transitions, then O(transitions + subjects × minutes) per predicate. No
-dense per-second arrays, so thousands of group subjects stay cheap; subjects are processed in
-chunks so that memory stays bounded.
+Cost: one sort of the transitions, then O(transitions + subjects × minutes) per distinct
+predicate table (predicates that change on the same transitions by the same amounts share
+their peaks). No dense per-second arrays, so thousands of group subjects stay cheap; subjects
+are processed in chunks so that memory stays bounded.
 """
 
 from __future__ import annotations
