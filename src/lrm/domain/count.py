@@ -42,7 +42,7 @@ from lrm.domain.resolve import (
     Segments,
     resolve_sessions,
 )
-from lrm.domain.seats import Transitions, dense_seat_transitions
+from lrm.domain.seats import Transitions, dense_seat_transitions, seat_owners
 from lrm.domain.sessions import SessionTable
 from lrm.domain.vocabulary import Vocabulary
 
@@ -201,9 +201,7 @@ class _SharedSeatTransitions:
     pairs, so that a seat shared by two tenants still counts once for the system."""
 
     def __init__(self, day: BusinessDay, data: _Rows, tenant: I64) -> None:
-        owner = np.zeros(data.n_seats, dtype=np.int64)
-        owner[data.seat_index] = tenant
-        self.usable = bool(np.array_equal(owner[data.seat_index], tenant))
+        self.usable = seat_owners(tenant, data.seat_index, data.n_seats) is not None
         self._day, self._data, self._tenant = day, data, tenant
         self._lock = threading.Lock()
         self._transitions: Transitions | None = None

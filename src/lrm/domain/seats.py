@@ -73,13 +73,20 @@ def seat_transitions(subject: I64, seat: I64, start: I64, end: I64, mask: I64, *
                                   mask_code, mask_values, horizon=horizon)
 
 
-def _pairs(subject: I64, seat_index: I64, n_seats: int) -> tuple[I64, I64]:
-    """A dense index of each row's (subject, seat) pair, and the subject of each index.
-    Usually each seat has one subject (a place belongs to one tenant): then the seat index
-    is the pair index, with no sort to rank the pairs."""
+def seat_owners(subject: I64, seat_index: I64, n_seats: int) -> I64 | None:
+    """The subject of each seat index when every row of a seat has the same subject (a place
+    belongs to one tenant); None when some seat has rows of two subjects."""
     owner = np.zeros(n_seats, dtype=np.int64)
     owner[seat_index] = subject
-    if np.array_equal(owner[seat_index], subject):
+    return owner if np.array_equal(owner[seat_index], subject) else None
+
+
+def _pairs(subject: I64, seat_index: I64, n_seats: int) -> tuple[I64, I64]:
+    """A dense index of each row's (subject, seat) pair, and the subject of each index.
+    Usually each seat has one subject: then the seat index is the pair index, with no sort to
+    rank the pairs."""
+    owner = seat_owners(subject, seat_index, n_seats)
+    if owner is not None:
         return seat_index, owner
     pair_ids, pair_index = dense_rank(subject * np.int64(n_seats) + seat_index)
     return pair_index, pair_ids // np.int64(n_seats)
