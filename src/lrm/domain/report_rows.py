@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from lrm.domain._arrays import I64
+from lrm.domain._arrays import I64, lookup
 
 EPOCH = date(1970, 1, 1)
 _EPOCH_ORDINAL = EPOCH.toordinal()
@@ -107,11 +107,9 @@ class LimitTable:
             return (np.full(day.size, NO_LIMIT, dtype=np.int64),
                     np.full(day.size, NO_LIMIT, dtype=np.int64))
         pairs, keys = self._keys
-        wanted = (subject << 32) | item
-        rank = np.minimum(np.searchsorted(pairs, wanted), pairs.size - 1)
+        has_pair, rank = lookup(pairs, (subject << 32) | item)
         at = np.searchsorted(keys, (rank << _DAY_BITS) | (day + _DAY_BIAS), side="right") - 1
-        found = ((pairs[rank] == wanted) & (at >= 0)
-                 & ((keys[np.maximum(at, 0)] >> _DAY_BITS) == rank))
+        found = has_pair & (at >= 0) & ((keys[np.maximum(at, 0)] >> _DAY_BITS) == rank)
         at = np.where(found, at, 0)
         quantity = np.where(found, self.quantity[at], NO_LIMIT)
         return quantity, np.where(quantity != NO_LIMIT, self.effective_day[at], NO_LIMIT)
