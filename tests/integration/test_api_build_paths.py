@@ -147,3 +147,32 @@ def test_an_unreachable_database_is_a_database_error(ctx: ApiContext) -> None:
                                application_name="lrm-test")
     with pytest.raises(DatabaseError, match="the LRM database is not available"):
         _run(_build_on_loop(ctx, (REQUESTS[0], False)))
+
+
+def test_requests_finding_no_reference_wait_for_one_read_and_build_on_the_loop(
+        ctx: ApiContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A just-started server: the data version and its reference are not in memory. Twelve
+    requests at once read them once (in a thread) and are all built on the event loop."""
+    ctx.reports.invalidate()
+    assert ctx.reports.remembered_reference() is None
+    loads: list[int] = []
+    real_load = q.load_reference
+
+    def counted_load(connection: sa.Connection) -> ReportReference:
+        loads.append(1)
+        return real_load(connection)
+
+    monkeypatch.setattr(q, "load_reference", counted_load)
+
+    async def at_once() -> list[tuple[bytes, str, dict[str, str]] | None]:
+        try:
+            return await asyncio.gather(*(_build_on_loop(ctx, (request_, wants_csv))
+                                          for request_ in REQUESTS for wants_csv in (False, True)))
+        finally:
+            assert ctx.reads is not None
+            await ctx.reads.close()
+
+    built = _run(at_once())
+    assert all(body is not None for body in built)
+    assert loads == [1]
+    assert ctx.reports.remembered_reference() is not None

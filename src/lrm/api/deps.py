@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from lrm.api.cache import VERSION_TTL_S, ReportCache
 from lrm.domain.errors import DatabaseError, InputError, LrmError
 from lrm.domain.items import Catalogue
+from lrm.domain.report_rows import ReportReference
 from lrm.settings import Settings
 from lrm.store.event_loop_reads import EventLoopReads
 from lrm.store.tokens import Principal, authenticate
@@ -64,6 +65,9 @@ class ApiContext:
     # Python, so more threads than that only take turns at the GIL (and at the DB pool).
     report_builds: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(REPORT_BUILD_THREADS))
+    # The read of the data version and its reference that requests finding them missing
+    # wait for together (`lrm.api.routes._current_reference`).
+    reference_read: asyncio.Future[tuple[tuple[Any, ...], ReportReference]] | None = None
     _tokens: dict[str, _Remembered] = field(default_factory=dict)
     _lock: Lock = field(default_factory=Lock)
     _last_request: float = float("-inf")
