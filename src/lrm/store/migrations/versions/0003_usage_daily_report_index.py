@@ -1,0 +1,30 @@
+"""usage_daily: a covering index for report reads (a subject's date range, index-only), and an
+autovacuum after inserts alone
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-03 08:10:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = '0003'
+down_revision: str | None = '0002'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index('ix_usage_daily_reports', 'usage_daily',
+                    ['level', 'subject_id', 'business_date', 'item_id'],
+                    postgresql_include=['peak_value', 'peak_time'])
+    op.execute("ALTER TABLE usage_daily SET (autovacuum_vacuum_insert_scale_factor = 0, "
+               "autovacuum_vacuum_insert_threshold = 10000)")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE usage_daily RESET (autovacuum_vacuum_insert_scale_factor, "
+               "autovacuum_vacuum_insert_threshold)")
+    op.drop_index('ix_usage_daily_reports', table_name='usage_daily')
