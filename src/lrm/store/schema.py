@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -243,23 +244,23 @@ api_token = Table(
 # ----------------------------------------------------------------------- results
 usage_daily = Table(
     "usage_daily", metadata,
-    Column("level", String(16), primary_key=True),
-    Column("subject_id", BigInteger, primary_key=True, autoincrement=False,
+    Column("level", String(16), nullable=False),
+    Column("subject_id", BigInteger, nullable=False, autoincrement=False,
            comment="tenant or group DBID; 0 for the system"),
-    Column("item_id", Integer, primary_key=True, autoincrement=False),
-    Column("business_date", Date, primary_key=True),
+    Column("item_id", Integer, nullable=False, autoincrement=False),
+    Column("business_date", Date, nullable=False),
     Column("peak_value", Integer, nullable=False),
     Column("peak_time", DateTime(timezone=True), nullable=True,
            comment="start of the latest minute at the peak; NULL when no value (e.g. GVP down)"),
     Column("run_id", BigInteger, nullable=False),
     CheckConstraint(f"level IN {LEVELS!r}", name="level"),
+    # Report reads: a subject's rows of a date range are one range of the key, which carries
+    # every column a report reads (an index-only scan). With the key in (…, item, date) order a
+    # month of a tenant's 30 items was 30 ranges and a heap visit per row: 1.3 ms of
+    # PostgreSQL's CPU a report against 0.5 ms (bench/RESULTS.md, report API).
+    PrimaryKeyConstraint("level", "subject_id", "business_date", "item_id",
+                         postgresql_include=["peak_value", "peak_time"]),
     Index("ix_usage_daily_business_date", "business_date"),
-    # Report reads: a subject's rows of a date range are one range of this index, and carry
-    # every column a report reads (an index-only scan). Through the primary key a month of a
-    # tenant's 30 items was 30 ranges and a heap visit per row: 1.3 ms of PostgreSQL's CPU a
-    # report against 0.5 ms (bench/RESULTS.md, report API).
-    Index("ix_usage_daily_reports", "level", "subject_id", "business_date", "item_id",
-          postgresql_include=["peak_value", "peak_time"]),
     # Inserts alone (a nightly job's ~30,000 rows) start an autovacuum, so that the new rows'
     # pages are marked all-visible and the index-only scan needs no heap visit for them; by
     # default an insert-only table waits until it grew by a fifth.

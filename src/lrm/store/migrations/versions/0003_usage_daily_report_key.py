@@ -1,5 +1,6 @@
-"""usage_daily: a covering index for report reads (a subject's date range, index-only), and an
-autovacuum after inserts alone
+"""usage_daily: the primary key in (level, subject, date, item) order, carrying the value and
+peak time (a report's date range of a subject is one index-only range read); an autovacuum
+after inserts alone
 
 Revision ID: 0003
 Revises: 0002
@@ -17,9 +18,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_usage_daily_reports', 'usage_daily',
-                    ['level', 'subject_id', 'business_date', 'item_id'],
-                    postgresql_include=['peak_value', 'peak_time'])
+    op.execute("ALTER TABLE usage_daily DROP CONSTRAINT pk_usage_daily, "
+               "ADD CONSTRAINT pk_usage_daily PRIMARY KEY (level, subject_id, business_date, "
+               "item_id) INCLUDE (peak_value, peak_time)")
     op.execute("ALTER TABLE usage_daily SET (autovacuum_vacuum_insert_scale_factor = 0, "
                "autovacuum_vacuum_insert_threshold = 10000)")
 
@@ -27,4 +28,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("ALTER TABLE usage_daily RESET (autovacuum_vacuum_insert_scale_factor, "
                "autovacuum_vacuum_insert_threshold)")
-    op.drop_index('ix_usage_daily_reports', table_name='usage_daily')
+    op.execute("ALTER TABLE usage_daily DROP CONSTRAINT pk_usage_daily, "
+               "ADD CONSTRAINT pk_usage_daily PRIMARY KEY (level, subject_id, item_id, "
+               "business_date)")
