@@ -114,9 +114,11 @@ class EmbeddedPostgres:
         """Stop the server if it runs (`mode` is pg_ctl's: smart, fast or immediate)."""
         if self._running_port() is None:
             return
+        # No ownership walk: the running server owns its folder, and creates and removes files
+        # in it (WAL segments) while the walk would go.
         self._run_as_server_user([
             str(postgres_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-w", "-m", mode, "stop",
-        ], what="stop the embedded PostgreSQL server", log_file=None)
+        ], what="stop the embedded PostgreSQL server", log_file=None, prepare=False)
 
     def restart(self) -> None:
         """Stop and start on the same port (used by fault tests)."""
@@ -208,9 +210,10 @@ class EmbeddedPostgres:
             os.chown(path, user.pw_uid, user.pw_gid)
         self.data_dir.chmod(0o700)
 
-    def _run_as_server_user(self, argv: list[str], *, what: str, log_file: Path | None) -> None:
+    def _run_as_server_user(self, argv: list[str], *, what: str, log_file: Path | None,
+                            prepare: bool = True) -> None:
         user = self._server_user()
-        if user is not None:
+        if user is not None and prepare:
             self._prepare_permissions()
         try:
             subprocess.run(
