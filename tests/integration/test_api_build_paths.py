@@ -175,4 +175,43 @@ def test_requests_finding_no_reference_wait_for_one_read_and_build_on_the_loop(
     built = _run(at_once())
     assert all(body is not None for body in built)
     assert loads == [1]
-    assert ctx.reports.remembered_reference() is not None
+
+
+def test_a_request_after_this_process_wrote_does_not_join_an_older_read(
+        ctx: ApiContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read of the reference is in flight when this process writes (`invalidate`): requests
+    after the write read again, and see the write."""
+    ctx.reports.invalidate()
+    real_load = q.load_reference
+    loads: list[int] = []
+    first_load_started, write_done = threading.Event(), threading.Event()
+
+    def slow_first_load(connection: sa.Connection) -> ReportReference:
+        loads.append(1)
+        if len(loads) == 1:  # the read begun before the write: still reading when it lands
+            first_load_started.set()
+            assert write_done.wait(10)
+        return real_load(connection)
+
+    monkeypatch.setattr(q, "load_reference", slow_first_load)
+
+    async def scenario() -> None:
+        try:
+            before = asyncio.ensure_future(_build_on_loop(ctx, (REQUESTS[0], False)))
+            await asyncio.to_thread(first_load_started.wait, 10)
+            with ctx.engine.begin() as c:  # a write of this process, then its invalidation
+                c.execute(sa.text("UPDATE tenant SET name = 'Renamed' WHERE id = 101"))
+            ctx.reports.invalidate()
+            after = asyncio.ensure_future(_build_on_loop(ctx, (REQUESTS[0], False)))
+            await asyncio.sleep(0.05)  # `after` has asked for the reference by now
+            write_done.set()
+            built_after = await after
+            assert built_after is not None and b"Renamed" in built_after[0]
+            await before
+        finally:
+            write_done.set()
+            assert ctx.reads is not None
+            await ctx.reads.close()
+
+    _run(scenario())
+    assert len(loads) == 2

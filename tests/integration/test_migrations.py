@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from lrm.store import migrate
 from lrm.store.db import create_engine
+from lrm.store.schema import metadata
 
 
 def test_migrations_match_the_model(lrm_engine: sa.Engine) -> None:
@@ -15,6 +16,27 @@ def test_migrations_match_the_model(lrm_engine: sa.Engine) -> None:
     with lrm_engine.connect() as connection:
         assert migrate.model_differences(connection) == []
         assert migrate.current_revision(connection) == migrate.head_revision()
+
+
+def test_migrations_give_the_model_s_keys_and_table_options(lrm_engine: sa.Engine) -> None:
+    """What autogenerate does not compare: key column order, INCLUDE columns and table storage
+    options, as the model declares them, made by the migrations."""
+    with lrm_engine.connect() as connection:
+        for table in metadata.sorted_tables:
+            key = table.primary_key
+            made = connection.execute(sa.text(
+                "SELECT pg_get_indexdef(conindid) FROM pg_constraint "
+                "WHERE conrelid = CAST(:table AS regclass) AND contype = 'p'"),
+                {"table": table.name}).scalar_one()
+            columns = ", ".join(c.name for c in key.columns)
+            include = key.dialect_options["postgresql"]["include"]
+            wanted = f"({columns})" + (f" INCLUDE ({', '.join(include)})" if include else "")
+            assert made.endswith(wanted), (table.name, made)
+            options = connection.execute(sa.text(
+                "SELECT coalesce(reloptions, '{}') FROM pg_class "
+                "WHERE oid = CAST(:table AS regclass)"), {"table": table.name}).scalar_one()
+            declared = table.dialect_options["postgresql"]["with"] or {}
+            assert sorted(options) == sorted(f"{k}={v}" for k, v in declared.items()), table.name
 
 
 def test_downgrade_then_upgrade_round_trips(empty_db_url: str) -> None:

@@ -50,6 +50,12 @@ class ReportCache:
         self._lock = Lock()
         self._reference_lock = Lock()
 
+    @property
+    def generation(self) -> int:
+        """How many times this process invalidated the cache (a write of its own)."""
+        with self._lock:
+            return self._generation
+
     def version(self) -> tuple[Any, ...]:
         """The current data version (asked at most once per `VERSION_TTL_S`)."""
         with self._lock:

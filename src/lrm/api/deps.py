@@ -66,8 +66,10 @@ class ApiContext:
     report_builds: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(REPORT_BUILD_THREADS))
     # The read of the data version and its reference that requests finding them missing
-    # wait for together (`lrm.api.routes._current_reference`).
-    reference_read: asyncio.Future[tuple[tuple[Any, ...], ReportReference]] | None = None
+    # wait for together (`lrm.api.routes._current_reference`), with the cache generation it
+    # began in.
+    reference_read: tuple[int, asyncio.Future[tuple[tuple[Any, ...], ReportReference]]] | None = (
+        None)
     _tokens: dict[str, _Remembered] = field(default_factory=dict)
     _lock: Lock = field(default_factory=Lock)
     _last_request: float = float("-inf")

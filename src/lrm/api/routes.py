@@ -167,12 +167,16 @@ async def _current_reference(ctx: Ctx) -> tuple[tuple[Any, ...], ReportReference
     remembered = ctx.reports.remembered_reference()
     if remembered is not None:
         return remembered
-    read = ctx.reference_read
-    if read is None or read.done():
-        read = ctx.reference_read = asyncio.ensure_future(
-            anyio.to_thread.run_sync(_version_and_reference, ctx))
+    # A read begun before this process wrote (`invalidate`) may hold what the write replaced:
+    # a request after the write starts its own. So does one on another event loop.
+    generation = ctx.reports.generation
+    shared = ctx.reference_read
+    if (shared is None or shared[0] != generation or shared[1].done()
+            or shared[1].get_loop() is not asyncio.get_running_loop()):
+        shared = ctx.reference_read = (generation, asyncio.ensure_future(
+            anyio.to_thread.run_sync(_version_and_reference, ctx)))
     # shield: a waiter whose client went away must not cancel the read the others wait for.
-    return await asyncio.shield(read)
+    return await asyncio.shield(shared[1])
 
 
 def _version_and_reference(ctx: Ctx) -> tuple[tuple[Any, ...], ReportReference]:
