@@ -156,7 +156,7 @@ def test_serve_subcommand_runs_until_interrupted(sim_dir: Path) -> None:
             assert client.get(f"http://127.0.0.1:{backup}/ems-rs/operations/peaks/RM"
                               ).status_code == 401
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=15)
+        output, _ = process.communicate(timeout=30)
         assert process.returncode == 0, output
         assert b"stopped" in output
     finally:

@@ -196,7 +196,9 @@ def serve(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    # Ctrl-C (SIGINT) and SIGTERM only set `stop`: a KeyboardInterrupt could land anywhere,
+    # before the wait below or inside a lock's wait, and the servers would not stop in order.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     urls = servers.urls
     for line in (f"Serving the simulated sources of {out.resolve()}",
                  f"  configuration gateway  {urls.gateway}",
@@ -210,9 +212,8 @@ def serve(
     try:
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         servers.stop()
         _echo("stopped")
