@@ -102,6 +102,7 @@ class EmbeddedPostgres:
         (self.data_dir / _PORT_FILE).write_text(str(self.port))
         options = " ".join(f"-c {o}" for o in self.settings.as_options())
         log_file = self.data_dir / "server.log"
+        self._prepare_permissions()  # the port file, and a folder made or copied by root
         self._run_as_server_user([
             str(postgres_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-w",
             "-t", str(int(_START_TIMEOUT_S)), "-l", str(log_file),
@@ -114,11 +115,9 @@ class EmbeddedPostgres:
         """Stop the server if it runs (`mode` is pg_ctl's: smart, fast or immediate)."""
         if self._running_port() is None:
             return
-        # No ownership walk: the running server owns its folder, and creates and removes files
-        # in it (WAL segments) while the walk would go.
         self._run_as_server_user([
             str(postgres_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-w", "-m", mode, "stop",
-        ], what="stop the embedded PostgreSQL server", log_file=None, prepare=False)
+        ], what="stop the embedded PostgreSQL server", log_file=None)
 
     def restart(self) -> None:
         """Stop and start on the same port (used by fault tests)."""
@@ -210,11 +209,11 @@ class EmbeddedPostgres:
             os.chown(path, user.pw_uid, user.pw_gid)
         self.data_dir.chmod(0o700)
 
-    def _run_as_server_user(self, argv: list[str], *, what: str, log_file: Path | None,
-                            prepare: bool = True) -> None:
+    def _run_as_server_user(self, argv: list[str], *, what: str, log_file: Path | None) -> None:
+        """Run `argv` as the server user when we are root. It does not walk the data folder
+        (`_prepare_permissions`): initdb and start do that before a server runs there; a
+        running server creates and removes files (WAL segments) while the walk would go."""
         user = self._server_user()
-        if user is not None and prepare:
-            self._prepare_permissions()
         try:
             subprocess.run(
                 argv, check=True, capture_output=True, text=True, timeout=_START_TIMEOUT_S + 10,
