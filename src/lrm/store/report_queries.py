@@ -50,7 +50,7 @@ WHERE level = %(level)s AND subject_id = ANY(%(subjects)s)
 GROUP BY subject_id
 """
 # PostgreSQL's binary date and timestamptz count from 2000-01-01 (days; microseconds, UTC).
-_PG_EPOCH_DAY = 10_957  # day_number(2000-01-01)
+_PG_EPOCH_DAY = day_number(date(2000, 1, 1))
 _PG_EPOCH_S = _PG_EPOCH_DAY * 86_400
 # A NULL peak time as the binary timestamptz '-infinity', which no peak minute is.
 _NO_TIME_BINARY = np.iinfo(np.int64).min
