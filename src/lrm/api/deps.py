@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from lrm.api.cache import VERSION_TTL_S, ReportCache
+from lrm.api.single_flight import SingleFlight
 from lrm.domain.errors import DatabaseError, InputError, LrmError
 from lrm.domain.items import Catalogue
 from lrm.domain.report_rows import ReportReference
@@ -66,10 +67,11 @@ class ApiContext:
     report_builds: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(REPORT_BUILD_THREADS))
     # The read of the data version and its reference that requests finding them missing
-    # wait for together (`lrm.api.routes._current_reference`), with the cache generation it
-    # began in.
-    reference_read: tuple[int, asyncio.Future[tuple[tuple[Any, ...], ReportReference]]] | None = (
-        None)
+    # wait for together (`lrm.api.routes._current_reference`), and the checks of tokens not
+    # remembered (`caller`).
+    reference_reads: SingleFlight[None, tuple[tuple[Any, ...], ReportReference]] = field(
+        default_factory=SingleFlight)
+    token_checks: SingleFlight[str, Principal | None] = field(default_factory=SingleFlight)
     _tokens: dict[str, _Remembered] = field(default_factory=dict)
     _lock: Lock = field(default_factory=Lock)
     _last_request: float = float("-inf")
@@ -175,9 +177,11 @@ async def caller(request: Request) -> Principal:
         raise unauthorized("an API token is required: send 'Authorization: Bearer <token>' "
                            "(create one with `lrm token create`)")
     ctx = api_context(request)
-    principal = ctx.remembered_principal(token.strip())
-    if principal is None:
-        principal = await run_in_threadpool(ctx.principal, token.strip())
+    token = token.strip()
+    principal = ctx.remembered_principal(token)
+    if principal is None:  # checked once for the requests that bring it at the same moment
+        principal = await ctx.token_checks.run(token, None, lambda: (
+            run_in_threadpool(ctx.principal, token)))
     if principal is None:
         raise unauthorized("the API token is unknown or revoked")
     return principal

@@ -3,7 +3,6 @@ function the CLI uses; JSON and CSV are two renderings of its rows."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -168,15 +167,9 @@ async def _current_reference(ctx: Ctx) -> tuple[tuple[Any, ...], ReportReference
     if remembered is not None:
         return remembered
     # A read begun before this process wrote (`invalidate`) may hold what the write replaced:
-    # a request after the write starts its own. So does one on another event loop.
-    generation = ctx.reports.generation
-    shared = ctx.reference_read
-    if (shared is None or shared[0] != generation or shared[1].done()
-            or shared[1].get_loop() is not asyncio.get_running_loop()):
-        shared = ctx.reference_read = (generation, asyncio.ensure_future(
-            anyio.to_thread.run_sync(_version_and_reference, ctx)))
-    # shield: a waiter whose client went away must not cancel the read the others wait for.
-    return await asyncio.shield(shared[1])
+    # a request after the write starts its own.
+    return await ctx.reference_reads.run(None, ctx.reports.generation, lambda: (
+        anyio.to_thread.run_sync(_version_and_reference, ctx)))
 
 
 def _version_and_reference(ctx: Ctx) -> tuple[tuple[Any, ...], ReportReference]:
