@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from lrm import __version__
 from lrm.api.cache import ReportCache
 from lrm.api.deps import ApiContext, install_error_handlers, keep_fresh
+from lrm.api.repeated_reports import RepeatedReports
 from lrm.api.routes import router
 from lrm.domain.items import build_catalogue
 from lrm.settings import Settings
@@ -58,6 +59,7 @@ def create_report_app(settings: Settings, engine: sa.Engine, *, mode: Callable[[
                   lifespan=lifespan)
     app.state.context = context
     install_error_handlers(app)
+    app.add_middleware(RepeatedReports, context=context)
 
     @app.get("/api/v1/health", summary="Liveness of the primary's report API", tags=["health"])
     def health() -> dict[str, str]:

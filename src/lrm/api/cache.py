@@ -76,6 +76,13 @@ class ReportCache:
                 self._version, self._version_at = version, now
         return version
 
+    def current_tag(self) -> tuple[Any, ...] | None:
+        """(data version, generation) if the version was checked within `VERSION_TTL_S`; what
+        a body built now is built under (no I/O: None when the version is not recent)."""
+        with self._lock:
+            version = self._recent_version()
+            return None if version is None else (version, self._generation)
+
     def remembered(self, key: Hashable) -> Any | None:
         """The body of `key` if it is cached and the data version was checked within
         `VERSION_TTL_S` (no I/O: None when either is not so)."""

@@ -1,0 +1,121 @@
+"""Repeated report requests are answered before FastAPI parses them
+(`lrm.api.repeated_reports`), with exactly the answer FastAPI gave: per token, per query and
+`Accept`, only 200s, and never across a change of the data. Real server, real database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+import lrm.api.routes
+from lrm.api.repeated_reports import _key
+from lrm.store.embedded import EmbeddedPostgres
+from tests.integration.api_server import Api, running_api
+
+MONTH = {"tenant": 101, "from": "2026-11-01", "to": "2026-11-30", "granularity": "day"}
+
+
+@pytest.fixture
+def api(pg_server: EmbeddedPostgres, lrm_template: str) -> Iterator[Api]:
+    with running_api(pg_server, lrm_template) as server:
+        yield server
+
+
+@pytest.fixture
+def handled(api: Api, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The report requests that reached FastAPI's handlers, once the server has read the data
+    version (an answer built before that is not kept: its version is not known)."""
+    assert _get(api, api.provider, {**MONTH, "granularity": "week"}).status_code == 200
+    calls: list[object] = []
+    real_render = lrm.api.routes._render
+
+    async def counted(request: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(request.url.query)
+        return await real_render(request, *args, **kwargs)
+
+    monkeypatch.setattr(lrm.api.routes, "_render", counted)
+    return calls
+
+
+def _get(api: Api, token: str, params: dict[str, object] = MONTH,
+         headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.get(api.url + "/api/v1/reports/tenant", params=params, timeout=10,
+                     headers={"Authorization": f"Bearer {token}", **(headers or {})})
+
+
+def test_a_repeat_is_answered_without_the_handler_with_the_same_answer(
+        api: Api, handled: list[object]) -> None:
+    first = _get(api, api.provider)
+    again = _get(api, api.provider)
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content
+    assert again.headers["content-type"] == first.headers["content-type"] == "application/json"
+    assert again.headers["content-length"] == str(len(first.content))
+    assert len(handled) == 1
+
+
+def test_another_token_gets_its_own_answer(api: Api, handled: list[object]) -> None:
+    assert _get(api, api.provider).status_code == 200
+    refused = _get(api, api.tenant_b)  # the same URL, a token that may not see tenant 101
+    assert refused.status_code == 403
+    assert _get(api, api.tenant_a).status_code == 200
+    assert len(handled) == 2  # the provider's and tenant A's (B is refused before the handler)
+
+
+def test_csv_and_json_of_the_same_url_are_kept_apart(api: Api, handled: list[object]) -> None:
+    as_json = _get(api, api.provider)
+    as_csv = _get(api, api.provider, headers={"Accept": "text/csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert "attachment" in as_csv.headers["content-disposition"]
+    assert _get(api, api.provider, headers={"Accept": "text/csv"}).content == as_csv.content
+    assert _get(api, api.provider).content == as_json.content
+    assert len(handled) == 2
+
+
+def test_only_successful_answers_are_kept(api: Api, handled: list[object]) -> None:
+    bad = {**MONTH, "tenant": 999}
+    assert _get(api, api.provider, bad).status_code == 422
+    assert _get(api, api.provider, bad).status_code == 422
+    assert len(handled) == 2
+
+
+def test_an_own_write_is_seen_by_the_next_repeat(api: Api, handled: list[object]) -> None:
+    def first_row() -> dict[str, Any]:
+        response = _get(api, api.provider)
+        assert response.status_code == 200
+        row: dict[str, Any] = response.json()["rows"][0]
+        return row
+
+    row = first_row()
+    assert first_row() == row
+    assert len(handled) == 1
+    changed = httpx.put(api.url + "/api/v1/provisioned-counts", timeout=10,
+                        headers={"Authorization": f"Bearer {api.provider}"},
+                        json={"tenant_id": 101, "item_id": row["item_id"],
+                              "effective_date": row["period_start"], "quantity": 977})
+    assert changed.status_code == 201, changed.text
+    assert first_row()["limit"] == 977
+    assert len(handled) == 2
+
+
+def _scope(headers: list[tuple[bytes, bytes]], *, method: str = "GET",
+           path: str = "/api/v1/reports/system") -> dict[str, Any]:
+    return {"type": "http", "method": method, "path": path, "query_string": b"from=x",
+            "headers": headers}
+
+
+def test_the_key_is_what_the_answer_depends_on() -> None:
+    bearer = (b"authorization", b"Bearer abc ")
+    assert _key(_scope([bearer])) == ("abc", "/api/v1/reports/system", b"from=x", b"")
+    assert _key(_scope([(b"authorization", b"bearer abc"), (b"accept", b"text/csv"),
+                        (b"accept", b"*/*")])) == (
+        "abc", "/api/v1/reports/system", b"from=x", b"text/csv\n*/*")
+    assert _key(_scope([])) is None  # no token: FastAPI answers 401
+    assert _key(_scope([(b"authorization", b"Basic abc")])) is None
+    assert _key(_scope([(b"authorization", b"Bearer ")])) is None
+    assert _key(_scope([bearer, bearer])) is None  # ambiguous: left to FastAPI
+    assert _key(_scope([bearer], method="POST")) is None
+    assert _key(_scope([bearer], path="/api/v1/tenants")) is None
