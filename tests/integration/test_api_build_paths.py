@@ -215,3 +215,45 @@ def test_a_request_after_this_process_wrote_does_not_join_an_older_read(
 
     _run(scenario())
     assert len(loads) == 2
+
+
+def test_a_request_after_a_newer_version_was_seen_does_not_join_an_older_read(
+        ctx: ApiContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read of the reference is in flight when another process commits and this one sees
+    the new data version (its background refresh): requests after that read again, and see
+    the change."""
+    ctx.reports.invalidate()
+    real_load = q.load_reference
+    loads: list[int] = []
+    first_load_started, change_seen = threading.Event(), threading.Event()
+
+    def slow_first_load(connection: sa.Connection) -> ReportReference:
+        loads.append(1)
+        if len(loads) == 1:
+            first_load_started.set()
+            assert change_seen.wait(10)
+        return real_load(connection)
+
+    monkeypatch.setattr(q, "load_reference", slow_first_load)
+
+    async def scenario() -> None:
+        try:
+            before = asyncio.ensure_future(_build_on_loop(ctx, (REQUESTS[0], False)))
+            await asyncio.to_thread(first_load_started.wait, 10)
+            with ctx.engine.begin() as c:  # another process renames the tenant
+                c.execute(sa.text("UPDATE tenant SET name = 'Renamed', "
+                                  "updated_at = clock_timestamp() WHERE id = 101"))
+            await asyncio.to_thread(ctx.reports.refresh_version)
+            after = asyncio.ensure_future(_build_on_loop(ctx, (REQUESTS[0], False)))
+            await asyncio.sleep(0.05)  # `after` has asked for the reference by now
+            change_seen.set()
+            built_after = await after
+            assert built_after is not None and b"Renamed" in built_after[0]
+            await before
+        finally:
+            change_seen.set()
+            assert ctx.reads is not None
+            await ctx.reads.close()
+
+    _run(scenario())
+    assert len(loads) == 2

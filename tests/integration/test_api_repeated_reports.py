@@ -4,15 +4,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 import lrm.api.routes
-from lrm.api.repeated_reports import _key
+from lrm.api.cache import ReportCache
+from lrm.api.deps import ApiContext
+from lrm.api.repeated_reports import MAX_KEY_BYTES, STATE_KEY, RepeatedReports, _key
+from lrm.domain.items import build_catalogue
+from lrm.settings import load_settings
+from lrm.store import tokens
 from lrm.store.embedded import EmbeddedPostgres
+from lrm.store.schema import config_group, job_run
 from tests.integration.api_server import Api, running_api
 
 MONTH = {"tenant": 101, "from": "2026-11-01", "to": "2026-11-30", "granularity": "day"}
@@ -101,6 +111,31 @@ def test_an_own_write_is_seen_by_the_next_repeat(api: Api, handled: list[object]
     assert len(handled) == 2
 
 
+def test_a_long_query_is_answered_but_not_remembered(api: Api,
+                                                     handled: list[object]) -> None:
+    padded = {**MONTH, "padding": "x" * MAX_KEY_BYTES}  # an unknown parameter: ignored
+    for _ in range(2):
+        assert _get(api, api.provider, padded).status_code == 200
+    assert len(handled) == 2
+
+
+def test_a_group_moved_to_another_tenant_is_refused_to_the_old_tenant_s_token(
+        api: Api, handled: list[object]) -> None:
+    def group_report() -> int:
+        return httpx.get(api.url + "/api/v1/reports/agent-group", timeout=10, params={
+            "group": 7001, "from": "2026-11-01", "to": "2026-11-30"},
+            headers={"Authorization": f"Bearer {api.tenant_a}"}).status_code
+
+    assert [group_report() for _ in range(3)] == [200] * 3
+    with api.engine.begin() as c:  # what a configuration sample of another process does
+        c.execute(sa.update(config_group).where(config_group.c.id == 7001).values(
+            tenant_id=102, updated_at=sa.func.clock_timestamp()))
+    started = time.monotonic()
+    while group_report() != 403:
+        assert time.monotonic() - started < 1.5, "still answered after 1.5 s"
+        time.sleep(0.05)
+
+
 def _scope(headers: list[tuple[bytes, bytes]], *, method: str = "GET",
            path: str = "/api/v1/reports/system") -> dict[str, Any]:
     return {"type": "http", "method": method, "path": path, "query_string": b"from=x",
@@ -109,13 +144,72 @@ def _scope(headers: list[tuple[bytes, bytes]], *, method: str = "GET",
 
 def test_the_key_is_what_the_answer_depends_on() -> None:
     bearer = (b"authorization", b"Bearer abc ")
-    assert _key(_scope([bearer])) == ("abc", "/api/v1/reports/system", b"from=x", b"")
+    assert _key(_scope([bearer])) == ("abc", "/api/v1/reports/system", b"from=x", ())
     assert _key(_scope([(b"authorization", b"bearer abc"), (b"accept", b"text/csv"),
                         (b"accept", b"*/*")])) == (
-        "abc", "/api/v1/reports/system", b"from=x", b"text/csv\n*/*")
+        "abc", "/api/v1/reports/system", b"from=x", (b"text/csv", b"*/*"))
     assert _key(_scope([])) is None  # no token: FastAPI answers 401
     assert _key(_scope([(b"authorization", b"Basic abc")])) is None
     assert _key(_scope([(b"authorization", b"Bearer ")])) is None
     assert _key(_scope([bearer, bearer])) is None  # ambiguous: left to FastAPI
     assert _key(_scope([bearer], method="POST")) is None
     assert _key(_scope([bearer], path="/api/v1/tenants")) is None
+
+
+@pytest.mark.parametrize("built_under", ["the current version", "an older version"])
+def test_an_answer_is_remembered_only_if_built_under_the_version_current_when_it_came(
+        lrm_db_url: str, lrm_engine: sa.Engine, built_under: str) -> None:
+    """The handler may answer from a version older than the one current when the request came
+    (it joined a reference read begun before another process committed): such an answer must
+    not be repeated under the newer version."""
+    settings = load_settings(None, environ={"LRM_LRM__DATABASE_URL": lrm_db_url})
+    context = ApiContext(settings=settings, engine=lrm_engine, catalogue=build_catalogue(),
+                         instance_id="lrm-a", reports=ReportCache(lrm_engine))
+    with lrm_engine.begin() as c:
+        _, token = tokens.create_token(c, "provider", [], "test")
+    assert context.principal(token) is not None  # checked: remembered
+    older = context.reports.refresh_version()
+    with lrm_engine.begin() as c:  # another process's job commits
+        c.execute(sa.insert(job_run).values(business_date=date(2026, 11, 2), instance_id="lrm-b",
+                                            epoch=2, trigger="manual", status="succeeded"))
+    current = context.reports.refresh_version()
+    assert current != older
+    handled: list[int] = []
+
+    async def handler(scope: Any, receive: Any, send: Any) -> None:
+        handled.append(1)
+        body = f"built {len(handled)}".encode()
+        if built_under == "the current version":
+            context.reports.put("report", (body, "application/json", {}), current)
+        else:  # and another request built it under the current version meanwhile
+            context.reports.put("report", (body, "application/json", {}), older)
+            context.reports.put("report", (b"built by another request", "application/json",
+                                           {}), current)
+        scope.setdefault("state", {})[STATE_KEY] = "report"
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    middleware = RepeatedReports(handler, context)
+
+    async def get() -> bytes:
+        scope = {"type": "http", "method": "GET", "path": "/api/v1/reports/system",
+                 "query_string": b"from=2026-11-01&to=2026-11-30",
+                 "headers": [(b"authorization", f"Bearer {token}".encode())]}
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        await middleware(scope, None, send)  # type: ignore[arg-type]
+        assert sent[0]["status"] == 200
+        return bytes(sent[1]["body"])
+
+    async def twice() -> list[bytes]:
+        return [await get(), await get()]
+
+    first, again = asyncio.run(twice())
+    if built_under == "the current version":
+        assert (first, again, len(handled)) == (b"built 1", b"built 1", 1)
+    else:
+        assert (first, again, len(handled)) == (b"built 1", b"built 2", 2)

@@ -3,30 +3,36 @@
 A cached report costs the server about 0.47 ms, and less than a third of that is the report:
 FastAPI spends ~0.25 ms resolving the dependencies and validating the seven query parameters of
 every request, again for a request it answered a moment ago. Clients of a billing API repeat
-the same requests (the same months, tenants and token, run after run), so this middleware keeps
-the 200 answers of the report endpoints keyed by what determines them — the token, the path,
-the raw query string and the `Accept` header — and sends a repeat without going through
-FastAPI, while both things the answer depended on are unchanged:
+the same requests (the same months, tenants and token, run after run), so this middleware
+remembers, for each 200 answer of a report endpoint, what determined it — the token, the path,
+the raw query string and the `Accept` headers — and which cached report it was
+(`ReportCache`), and answers a repeat with that report's cached body without going through
+FastAPI, while everything the answer depended on is unchanged:
 
-- the token is still valid: a successful check of it is remembered (`ApiContext`,
-  `TOKEN_CACHE_S`, refreshed in the background while it is used), so a revoked token stops
+- the token's last successful check is recent and gave the same principal (`ApiContext`,
+  `TOKEN_CACHE_S`, refreshed in the background while it is used): a revoked token stops
   being answered from here as soon as it stops being answered at all;
-- the data version and this process's writes are those the answer was built under
-  (`ReportCache.current_tag`): a job run, an upload or a changed limit makes every kept answer
-  stale at once, and they are dropped.
+- the data version and this process's writes (`ReportCache.current_tag`) are those under
+  which FastAPI answered, checked when the answer was sent: the handler may have answered
+  from an older version than the one current when the request came (a reference read
+  already under way), and such an answer is not remembered. Any change of the data — a job
+  run, an upload, a changed limit, a group moved to another tenant — makes every remembered
+  answer stale, so group reports are authorised again against the new data;
+- `ReportCache` still holds the report for the current version (the body is taken from it:
+  this keeps no body of its own).
 
 Anything else (another method or path, no token or one not checked recently, an answer that is
-not a 200) goes through FastAPI as before. The bodies are the very objects `ReportCache` keeps,
-so this costs no second copy of them."""
+not a 200 in one piece, an unusually long query) goes through FastAPI as before."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from typing import Any
 
 from lrm.api.cache import MAX_ENTRIES
 from lrm.api.deps import ApiContext
+from lrm.store.tokens import Principal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,8 +42,22 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 REPORT_PATHS = frozenset({"/api/v1/reports/tenant", "/api/v1/reports/system",
                           "/api/v1/reports/agent-group", "/api/v1/reports/place-group"})
-_Key = tuple[str, str, bytes, bytes]  # token, path, query string, Accept
-_Answer = tuple[list[tuple[bytes, bytes]], bytes]  # headers, body
+# Where the report handler leaves the ReportCache key of the report it answered with.
+STATE_KEY = "lrm_report_key"
+# Queries and Accept headers longer than this are not remembered (they are keys held here).
+MAX_KEY_BYTES = 2048
+_Key = tuple[str, str, bytes, tuple[bytes, ...]]  # token, path, query string, Accept values
+
+
+class _Answer:
+    __slots__ = ("headers", "principal", "report_key", "tag")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], report_key: Hashable,
+                 tag: tuple[Any, ...], principal: Principal) -> None:
+        self.headers = headers
+        self.report_key = report_key
+        self.tag = tag
+        self.principal = principal
 
 
 class RepeatedReports:
@@ -45,46 +65,61 @@ class RepeatedReports:
         self.app = app
         self.context = context
         self._answers: OrderedDict[_Key, _Answer] = OrderedDict()
-        self._tag: tuple[Any, ...] | None = None  # what every kept answer was built under
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _key(scope)
         if key is None:
             await self.app(scope, receive, send)
             return
-        tag = self.context.reports.current_tag()
-        if tag is not None and tag != self._tag:
-            self._answers.clear()  # built under older data
-            self._tag = tag
-        answer = self._answers.get(key) if tag is not None else None
-        if answer is not None and self.context.remembered_principal(key[0]) is not None:
-            self._answers.move_to_end(key)
-            headers, body = answer
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
-        if tag is None:
+        reports = self.context.reports
+        tag = reports.current_tag()
+        answer = self._answers.get(key)
+        if answer is not None and answer.tag != tag:
+            del self._answers[key]  # built under other data
+            answer = None
+        if answer is not None:
+            body = reports.remembered(answer.report_key)
+            if body is not None and self.context.remembered_principal(key[0]) == answer.principal:
+                self._answers.move_to_end(key)
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": answer.headers})
+                await send({"type": "http.response.body", "body": body[0]})
+                return
+        if tag is None or len(scope["query_string"]) + sum(map(len, key[3])) > MAX_KEY_BYTES:
             await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, self._keeping(key, tag, send))
+        await self._answer_and_remember(key, tag, scope, receive, send)
 
-    def _keeping(self, key: _Key, tag: tuple[Any, ...], send: Send) -> Send:
-        """`send`, keeping the answer if it is a 200 in one body message. It is kept under
-        the tag read before the request: data that changed meanwhile leaves it unserved."""
+    async def _answer_and_remember(self, key: _Key, tag: tuple[Any, ...], scope: Scope,
+                                   receive: Receive, send: Send) -> None:
         headers: list[tuple[bytes, bytes]] | None = None
+        sent_body: bytes | None = None
+        in_parts = False
 
-        async def keeping(message: Message) -> None:
-            nonlocal headers
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", [])) if message["status"] == 200 else None
-            elif (message["type"] == "http.response.body" and headers is not None
-                  and not message.get("more_body", False) and tag == self._tag):
-                self._answers[key] = (headers, bytes(message.get("body", b"")))
-                while len(self._answers) > MAX_ENTRIES:
-                    self._answers.popitem(last=False)
+        async def watching(message: Message) -> None:
+            nonlocal headers, sent_body, in_parts
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                in_parts = in_parts or bool(message.get("more_body", False))
+                sent_body = message.get("body", b"")
             await send(message)
 
-        return keeping
+        await self.app(scope, receive, watching)
+        report_key = scope.get("state", {}).get(STATE_KEY)
+        if headers is None or in_parts or report_key is None:
+            return
+        reports = self.context.reports
+        principal = self.context.remembered_principal(key[0])
+        # Remembered only if the body sent is the report cached under the tag read before the
+        # request, and that tag is still the current one.
+        cached = reports.get(report_key, tag[0])
+        if (principal is None or cached is None or cached[0] is not sent_body
+                or reports.current_tag() != tag):
+            return
+        self._answers[key] = _Answer(headers, report_key, tag, principal)
+        while len(self._answers) > MAX_ENTRIES:
+            self._answers.popitem(last=False)
 
 
 def _key(scope: Scope) -> _Key | None:
@@ -92,7 +127,7 @@ def _key(scope: Scope) -> _Key | None:
     if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in REPORT_PATHS:
         return None
     token = None
-    accepts = []
+    accepts: list[bytes] = []
     for name, value in scope["headers"]:
         if name == b"authorization":
             if token is not None:
@@ -105,4 +140,4 @@ def _key(scope: Scope) -> _Key | None:
             accepts.append(value)
     if token is None:
         return None
-    return token, scope["path"], scope["query_string"], b"\n".join(accepts)
+    return token, scope["path"], scope["query_string"], tuple(accepts)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from lrm.api.deps import Caller, Ctx, HttpError, Provider, forbidden
+from lrm.api.repeated_reports import STATE_KEY as REPORT_KEY_STATE
 from lrm.domain.bundles import parse_bundle_set, parse_entitlement
 from lrm.domain.errors import InputError
 from lrm.domain.report_rows import ReportReference
@@ -133,6 +134,8 @@ async def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
         cached = await _build_on_loop(ctx, key)
     if cached is None:  # database work: in the thread pool, off the event loop
         cached = await anyio.to_thread.run_sync(_build, ctx, key, limiter=ctx.report_builds)
+    # For a repeat of this request (`lrm.api.repeated_reports`): which cached report it was.
+    setattr(request.state, REPORT_KEY_STATE, key)
     content, media_type, headers = cached
     return Response(content, media_type=media_type, headers=headers)
 
@@ -166,10 +169,11 @@ async def _current_reference(ctx: Ctx) -> tuple[tuple[Any, ...], ReportReference
     remembered = ctx.reports.remembered_reference()
     if remembered is not None:
         return remembered
-    # A read begun before this process wrote (`invalidate`) may hold what the write replaced:
-    # a request after the write starts its own.
-    return await ctx.reference_reads.run(None, ctx.reports.generation, lambda: (
-        anyio.to_thread.run_sync(_version_and_reference, ctx)))
+    # A read begun before this process wrote (`invalidate`), or before a newer data version
+    # was seen, may hold what has changed since: a request after either starts its own.
+    return await ctx.reference_reads.run(
+        None, (ctx.reports.generation, ctx.reports.current_tag()),
+        lambda: anyio.to_thread.run_sync(_version_and_reference, ctx))
 
 
 def _version_and_reference(ctx: Ctx) -> tuple[tuple[Any, ...], ReportReference]:
