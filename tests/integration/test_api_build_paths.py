@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -25,8 +24,8 @@ from lrm.store import report_queries as q
 from lrm.store.embedded import free_tcp_port
 from lrm.store.event_loop_reads import EventLoopReads
 from tests.integration.api_server import load_hand_made
+from tests.own_loop import run_in_own_loop
 
-T = TypeVar("T")
 REQUESTS = [
     _request("tenant", "2026-11-01", "2026-11-30", "day", "monday", None, tenants=(101, 102)),
     _request("tenant", "2026-11-01", "2026-11-30", "week", "sunday", [1], tenants=(101,)),
@@ -58,26 +57,6 @@ def _remember_reference(context: ApiContext) -> None:
     context.reports.reference(context.reports.version(), load)
 
 
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run `coroutine` on an event loop of its own thread (the suite may have a loop running
-    in the main thread)."""
-    results: list[T] = []
-    errors: list[BaseException] = []
-
-    def main() -> None:
-        try:
-            results.append(asyncio.run(coroutine))
-        except BaseException as exc:  # re-raised in the test's thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=main)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return results[0]
-
-
 def _without_time(body: bytes) -> dict[str, object]:
     document = orjson.loads(body)
     del document["generated_at"]
@@ -97,7 +76,7 @@ def test_the_event_loop_and_a_thread_build_the_same_report(
             assert ctx.reads is not None
             await ctx.reads.close()
 
-    built_on_loop = _run(on_loop())
+    built_on_loop = run_in_own_loop(on_loop())
     assert built_on_loop is not None
     ctx.reports.invalidate()  # the thread must build it again, not find it cached
     built_in_thread = _build(ctx, key)
@@ -115,7 +94,7 @@ def test_large_and_per_minute_reports_go_to_a_thread(ctx: ApiContext) -> None:
     detailed = _request("tenant", "2026-11-02", "2026-11-02", "detailed", "monday", None,
                         tenants=(101,))
     for request_ in (year, detailed):
-        assert _run(_build_on_loop(ctx, (request_, False))) is None
+        assert run_in_own_loop(_build_on_loop(ctx, (request_, False))) is None
 
 
 def test_a_dead_event_loop_connection_is_replaced_without_an_error(
@@ -138,7 +117,7 @@ def test_a_dead_event_loop_connection_is_replaced_without_an_error(
         assert again is not None and _without_time(again[0]) == _without_time(first[0])
         await reads.close()
 
-    _run(scenario())
+    run_in_own_loop(scenario())
 
 
 def test_an_unreachable_database_is_a_database_error(ctx: ApiContext) -> None:
@@ -146,7 +125,7 @@ def test_an_unreachable_database_is_a_database_error(ctx: ApiContext) -> None:
     ctx.reads = EventLoopReads(f"postgresql://lrm@127.0.0.1:{port}/lrm", size=1,
                                application_name="lrm-test")
     with pytest.raises(DatabaseError, match="the LRM database is not available"):
-        _run(_build_on_loop(ctx, (REQUESTS[0], False)))
+        run_in_own_loop(_build_on_loop(ctx, (REQUESTS[0], False)))
 
 
 def test_requests_finding_no_reference_wait_for_one_read_and_build_on_the_loop(
@@ -172,7 +151,7 @@ def test_requests_finding_no_reference_wait_for_one_read_and_build_on_the_loop(
             assert ctx.reads is not None
             await ctx.reads.close()
 
-    built = _run(at_once())
+    built = run_in_own_loop(at_once())
     assert all(body is not None for body in built)
     assert loads == [1]
 
@@ -213,7 +192,7 @@ def test_a_request_after_this_process_wrote_does_not_join_an_older_read(
             assert ctx.reads is not None
             await ctx.reads.close()
 
-    _run(scenario())
+    run_in_own_loop(scenario())
     assert len(loads) == 2
 
 
@@ -255,5 +234,5 @@ def test_a_request_after_a_newer_version_was_seen_does_not_join_an_older_read(
             assert ctx.reads is not None
             await ctx.reads.close()
 
-    _run(scenario())
+    run_in_own_loop(scenario())
     assert len(loads) == 2

@@ -15,6 +15,7 @@ import lrm.api.deps
 from lrm.store import tokens
 from lrm.store.embedded import EmbeddedPostgres
 from tests.integration.api_server import Api, running_api
+from tests.own_loop import run_in_own_loop
 
 CLIENTS = 20
 
@@ -49,7 +50,7 @@ def _at_once(api: Api, token: str) -> list[int]:
                 for _ in range(CLIENTS)))
         return [answer.status_code for answer in answers]
 
-    return asyncio.run(main())
+    return run_in_own_loop(main())
 
 
 def test_a_new_token_is_checked_once_for_the_requests_that_bring_it_at_once(

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -24,6 +23,7 @@ from lrm.store import tokens
 from lrm.store.embedded import EmbeddedPostgres
 from lrm.store.schema import config_group, job_run
 from tests.integration.api_server import Api, running_api
+from tests.own_loop import run_in_own_loop
 
 MONTH = {"tenant": 101, "from": "2026-11-01", "to": "2026-11-30", "granularity": "day"}
 
@@ -208,7 +208,7 @@ def test_an_answer_is_remembered_only_if_built_under_the_version_current_when_it
     async def twice() -> list[bytes]:
         return [await get(), await get()]
 
-    first, again = asyncio.run(twice())
+    first, again = run_in_own_loop(twice())
     if built_under == "the current version":
         assert (first, again, len(handled)) == (b"built 1", b"built 1", 1)
     else:

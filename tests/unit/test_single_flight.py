@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from lrm.api.single_flight import SingleFlight
+from tests.own_loop import run_in_own_loop
 
 
 class Calls:
@@ -32,7 +33,7 @@ def test_callers_during_a_call_share_it_and_a_later_caller_calls_again() -> None
         assert len(flight) == 0
         assert await flight.run("k", 0, calls.call) == 2
 
-    asyncio.run(main())
+    run_in_own_loop(main())
 
 
 def test_another_key_or_tag_is_another_call() -> None:
@@ -49,7 +50,7 @@ def test_another_key_or_tag_is_another_call() -> None:
         calls.release.set()
         await asyncio.gather(first, other_key, newer_tag)
 
-    asyncio.run(main())
+    run_in_own_loop(main())
 
 
 def test_a_waiter_that_gives_up_does_not_cancel_the_call_for_the_others() -> None:
@@ -65,7 +66,7 @@ def test_a_waiter_that_gives_up_does_not_cancel_the_call_for_the_others() -> Non
         assert await staying == 1
         assert leaving.cancelled()
 
-    asyncio.run(main())
+    run_in_own_loop(main())
 
 
 def test_an_error_reaches_every_waiter_and_is_not_kept() -> None:
@@ -88,7 +89,7 @@ def test_an_error_reaches_every_waiter_and_is_not_kept() -> None:
 
         assert await flight.run("k", 0, working) == 7
 
-    asyncio.run(main())
+    run_in_own_loop(main())
 
 
 def test_a_call_running_on_another_event_loop_is_not_joined() -> None:
@@ -97,8 +98,8 @@ def test_a_call_running_on_another_event_loop_is_not_joined() -> None:
     async def value(n: int) -> int:
         return n
 
-    assert asyncio.run(flight.run("k", 0, lambda: value(1))) == 1
-    assert asyncio.run(flight.run("k", 0, lambda: value(2))) == 2
+    assert run_in_own_loop(flight.run("k", 0, lambda: value(1))) == 1
+    assert run_in_own_loop(flight.run("k", 0, lambda: value(2))) == 2
 
 
 @pytest.mark.parametrize("waiters", [1, 50])
@@ -112,4 +113,4 @@ def test_the_result_is_the_call_s(waiters: int) -> None:
 
         return await asyncio.gather(*(flight.run(1, None, slow) for _ in range(waiters)))
 
-    assert asyncio.run(main()) == [42] * waiters
+    assert run_in_own_loop(main()) == [42] * waiters
