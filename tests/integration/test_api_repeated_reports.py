@@ -156,7 +156,8 @@ def test_the_key_is_what_the_answer_depends_on() -> None:
     assert _key(_scope([bearer], path="/api/v1/tenants")) is None
 
 
-@pytest.mark.parametrize("built_under", ["the current version", "an older version"])
+@pytest.mark.parametrize("built_under", ["the current version", "an older version",
+                                         "the current version, then rebuilt"])
 def test_an_answer_is_remembered_only_if_built_under_the_version_current_when_it_came(
         lrm_db_url: str, lrm_engine: sa.Engine, built_under: str) -> None:
     """The handler may answer from a version older than the one current when the request came
@@ -179,7 +180,7 @@ def test_an_answer_is_remembered_only_if_built_under_the_version_current_when_it
     async def handler(scope: Any, receive: Any, send: Any) -> None:
         handled.append(1)
         body = f"built {len(handled)}".encode()
-        if built_under == "the current version":
+        if built_under.startswith("the current version"):
             context.reports.put("report", (body, "application/json", {}), current)
         else:  # and another request built it under the current version meanwhile
             context.reports.put("report", (body, "application/json", {}), older)
@@ -203,13 +204,22 @@ def test_an_answer_is_remembered_only_if_built_under_the_version_current_when_it
 
         await middleware(scope, None, send)  # type: ignore[arg-type]
         assert sent[0]["status"] == 200
-        return bytes(sent[1]["body"])
+        body = bytes(sent[1]["body"])
+        lengths = [value for name, value in sent[0]["headers"] if name == b"content-length"]
+        assert lengths in ([], [b"%d" % len(body)])  # the handler's carry none
+        return body
 
     async def twice() -> list[bytes]:
-        return [await get(), await get()]
+        first = await get()
+        if built_under.endswith("rebuilt"):  # evicted and built again: another length
+            context.reports.put("report", (b"built again, longer", "application/json", {}),
+                                current)
+        return [first, await get()]
 
     first, again = run_in_own_loop(twice())
     if built_under == "the current version":
         assert (first, again, len(handled)) == (b"built 1", b"built 1", 1)
+    elif built_under.endswith("rebuilt"):
+        assert (first, again, len(handled)) == (b"built 1", b"built again, longer", 1)
     else:
         assert (first, again, len(handled)) == (b"built 1", b"built 2", 2)

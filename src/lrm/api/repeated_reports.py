@@ -81,8 +81,9 @@ class RepeatedReports:
             body = reports.remembered(answer.report_key)
             if body is not None and self.context.remembered_principal(key[0]) == answer.principal:
                 self._answers.move_to_end(key)
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": answer.headers})
+                # The length is the body's: the cache may hold a rebuild of the same report.
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    *answer.headers, (b"content-length", b"%d" % len(body[0]))]})
                 await send({"type": "http.response.body", "body": body[0]})
                 return
         if tag is None or len(scope["query_string"]) + sum(map(len, key[3])) > MAX_KEY_BYTES:
@@ -99,7 +100,8 @@ class RepeatedReports:
         async def watching(message: Message) -> None:
             nonlocal headers, sent_body, in_parts
             if message["type"] == "http.response.start" and message["status"] == 200:
-                headers = list(message.get("headers", []))
+                headers = [(name, value) for name, value in message.get("headers", [])
+                           if name.lower() != b"content-length"]
             elif message["type"] == "http.response.body":
                 in_parts = in_parts or bool(message.get("more_body", False))
                 sent_body = message.get("body", b"")
