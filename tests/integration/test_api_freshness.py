@@ -25,6 +25,7 @@ from lrm.store.db import create_engine
 from lrm.store.embedded import EmbeddedPostgres
 from lrm.store.schema import job_run, usage_daily
 from tests.integration.api_server import Api, running_api
+from tests.own_loop import run_in_own_loop
 
 
 @pytest.fixture
@@ -165,9 +166,4 @@ def test_keep_fresh_goes_on_after_a_failure_and_rests_while_idle() -> None:
         assert len(calls) == while_idle
         return while_idle
 
-    # In a thread of its own: an event loop may be running in this one (other tests' servers).
-    results: list[int] = []
-    thread = threading.Thread(target=lambda: results.append(asyncio.run(run())))
-    thread.start()
-    thread.join()
-    assert results and results[0] >= 3
+    assert run_in_own_loop(run()) >= 3

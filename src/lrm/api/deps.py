@@ -170,14 +170,20 @@ def api_context(request: Request) -> ApiContext:
     return ctx
 
 
-async def caller(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def bearer_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value (None: not one)."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def caller(request: Request) -> Principal:
+    token = bearer_token(request.headers.get("authorization", ""))
+    if token is None:
         raise unauthorized("an API token is required: send 'Authorization: Bearer <token>' "
                            "(create one with `lrm token create`)")
     ctx = api_context(request)
-    token = token.strip()
     principal = ctx.remembered_principal(token)
     if principal is None:  # checked once for the requests that bring it at the same moment
         principal = await ctx.token_checks.run(token, None, lambda: (

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from typing import Any
 
 from lrm.api.cache import MAX_ENTRIES
-from lrm.api.deps import ApiContext
+from lrm.api.deps import ApiContext, bearer_token
 from lrm.store.tokens import Principal
 
 Scope = MutableMapping[str, Any]
@@ -134,10 +134,9 @@ def _key(scope: Scope) -> _Key | None:
         if name == b"authorization":
             if token is not None:
                 return None  # two: left to FastAPI
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            token = bearer_token(value.decode("latin-1"))
+            if token is None:
                 return None
-            token = token.strip()
         elif name == b"accept":
             accepts.append(value)
     if token is None:
