@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from lrm.api.cache import ReportCache
 from lrm.api.deps import ApiContext
-from lrm.api.routes import LOOP_BUILD_MAX_SUBJECT_DAYS, _build, _build_on_loop, _request
+from lrm.api.routes import LOOP_BUILD_MAX_SUBJECT_DAYS, _build, _request, build_on_loop
 from lrm.domain.errors import DatabaseError
 from lrm.domain.items import build_catalogue
 from lrm.domain.report_rows import ReportReference
@@ -71,7 +71,7 @@ def test_the_event_loop_and_a_thread_build_the_same_report(
 
     async def on_loop() -> tuple[bytes, str, dict[str, str]] | None:
         try:
-            return await _build_on_loop(ctx, key)
+            return await build_on_loop(ctx, key)
         finally:
             assert ctx.reads is not None
             await ctx.reads.close()
@@ -94,7 +94,7 @@ def test_large_and_per_minute_reports_go_to_a_thread(ctx: ApiContext) -> None:
     detailed = _request("tenant", "2026-11-02", "2026-11-02", "detailed", "monday", None,
                         tenants=(101,))
     for request_ in (year, detailed):
-        assert run_in_own_loop(_build_on_loop(ctx, (request_, False))) is None
+        assert run_in_own_loop(build_on_loop(ctx, (request_, False))) is None
 
 
 def test_a_dead_event_loop_connection_is_replaced_without_an_error(
@@ -104,7 +104,7 @@ def test_a_dead_event_loop_connection_is_replaced_without_an_error(
     key = (REQUESTS[0], False)
 
     async def scenario() -> None:
-        first = await _build_on_loop(ctx, key)
+        first = await build_on_loop(ctx, key)
         assert first is not None
         with lrm_engine.connect() as c:  # the server ends the kept connection (a restart)
             ended = c.execute(sa.text(
@@ -113,7 +113,7 @@ def test_a_dead_event_loop_connection_is_replaced_without_an_error(
         assert ended == 1
         ctx.reports.invalidate()
         _remember_reference(ctx)
-        again = await _build_on_loop(ctx, key)  # on a new connection, no error
+        again = await build_on_loop(ctx, key)  # on a new connection, no error
         assert again is not None and _without_time(again[0]) == _without_time(first[0])
         await reads.close()
 
@@ -125,7 +125,7 @@ def test_an_unreachable_database_is_a_database_error(ctx: ApiContext) -> None:
     ctx.reads = EventLoopReads(f"postgresql://lrm@127.0.0.1:{port}/lrm", size=1,
                                application_name="lrm-test")
     with pytest.raises(DatabaseError, match="the LRM database is not available"):
-        run_in_own_loop(_build_on_loop(ctx, (REQUESTS[0], False)))
+        run_in_own_loop(build_on_loop(ctx, (REQUESTS[0], False)))
 
 
 def test_requests_finding_no_reference_wait_for_one_read_and_build_on_the_loop(
@@ -145,7 +145,7 @@ def test_requests_finding_no_reference_wait_for_one_read_and_build_on_the_loop(
 
     async def at_once() -> list[tuple[bytes, str, dict[str, str]] | None]:
         try:
-            return await asyncio.gather(*(_build_on_loop(ctx, (request_, wants_csv))
+            return await asyncio.gather(*(build_on_loop(ctx, (request_, wants_csv))
                                           for request_ in REQUESTS for wants_csv in (False, True)))
         finally:
             assert ctx.reads is not None
@@ -178,7 +178,7 @@ def test_a_request_after_a_change_does_not_join_an_older_read(
 
     async def scenario() -> None:
         try:
-            before = asyncio.ensure_future(_build_on_loop(ctx, (REQUESTS[0], False)))
+            before = asyncio.ensure_future(build_on_loop(ctx, (REQUESTS[0], False)))
             await asyncio.to_thread(first_load_started.wait, 10)
             with ctx.engine.begin() as c:
                 c.execute(sa.text("UPDATE tenant SET name = 'Renamed', "
@@ -187,7 +187,7 @@ def test_a_request_after_a_change_does_not_join_an_older_read(
                 ctx.reports.invalidate()
             else:
                 await asyncio.to_thread(ctx.reports.refresh_version)
-            after = asyncio.ensure_future(_build_on_loop(ctx, (REQUESTS[0], False)))
+            after = asyncio.ensure_future(build_on_loop(ctx, (REQUESTS[0], False)))
             await asyncio.sleep(0.05)  # `after` has asked for the reference by now
             change_done.set()
             built_after = await after

@@ -15,6 +15,7 @@ from lrm.api.cache import ReportCache
 from lrm.api.deps import ApiContext, install_error_handlers, keep_fresh
 from lrm.api.repeated_reports import RepeatedReports
 from lrm.api.routes import router
+from lrm.api.warm_up import warm_up
 from lrm.domain.items import build_catalogue
 from lrm.settings import Settings
 from lrm.store.event_loop_reads import EventLoopReads
@@ -41,7 +42,9 @@ def create_report_app(settings: Settings, engine: sa.Engine, *, mode: Callable[[
                              size=EVENT_LOOP_CONNECTIONS, application_name=application_name))
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # uvicorn opens the port once this startup part is done.
+        await warm_up(app, context)
         refresher = asyncio.create_task(keep_fresh(context.refresh, context.active),
                                         name="report-api-refresh")
         try:

@@ -67,7 +67,7 @@ class ApiContext:
     report_builds: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(REPORT_BUILD_THREADS))
     # The read of the data version and its reference that requests finding them missing
-    # wait for together (`lrm.api.routes._current_reference`), and the checks of tokens not
+    # wait for together (`lrm.api.routes.current_reference`), and the checks of tokens not
     # remembered (`caller`).
     reference_reads: SingleFlight[None, tuple[tuple[Any, ...], ReportReference]] = field(
         default_factory=SingleFlight)

@@ -131,7 +131,7 @@ async def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
     key = (report_request, wants_csv)
     cached: Rendered | None = ctx.reports.remembered(key)
     if cached is None:
-        cached = await _build_on_loop(ctx, key)
+        cached = await build_on_loop(ctx, key)
     if cached is None:  # database work: in the thread pool, off the event loop
         cached = await anyio.to_thread.run_sync(_build, ctx, key, limiter=ctx.report_builds)
     # For a repeat of this request (`lrm.api.repeated_reports`): which cached report it was.
@@ -140,7 +140,7 @@ async def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
     return Response(content, media_type=media_type, headers=headers)
 
 
-async def _build_on_loop(ctx: Ctx, key: tuple[ReportRequest, bool]) -> Rendered | None:
+async def build_on_loop(ctx: Ctx, key: tuple[ReportRequest, bool]) -> Rendered | None:
     """Build a small report on the event loop: one query on an event-loop connection, then
     about a millisecond of array work (a month of one tenant). None when the report must be
     built in a thread: it is large or per minute (building it would hold up every other
@@ -148,7 +148,7 @@ async def _build_on_loop(ctx: Ctx, key: tuple[ReportRequest, bool]) -> Rendered 
     if ctx.reads is None:
         return None
     report_request, wants_csv = key
-    version, reference = await _current_reference(ctx)
+    version, reference = await current_reference(ctx)
     plan = plan_report(report_request, reference)
     if plan.detailed or plan.subject_days > LOOP_BUILD_MAX_SUBJECT_DAYS:
         return None
@@ -160,7 +160,7 @@ async def _build_on_loop(ctx: Ctx, key: tuple[ReportRequest, bool]) -> Rendered 
     return rendered
 
 
-async def _current_reference(ctx: Ctx) -> tuple[tuple[Any, ...], ReportReference]:
+async def current_reference(ctx: Ctx) -> tuple[tuple[Any, ...], ReportReference]:
     """The data version and its reference: from memory, or read in a thread once for all the
     requests that find them missing at the same moment (a just-started server, a new data
     version). Those requests wait for the one read (~30 ms) and then build on the event loop;
@@ -271,7 +271,7 @@ async def _group_report(kind: ReportKind, request: Request, ctx: Ctx, principal:
                         item: list[int] | None, output: str | None) -> Response:
     level = "agent_group" if kind == "agent-group" else "place_group"
 
-    _, reference = await _current_reference(ctx)
+    _, reference = await current_reference(ctx)
     subject = reference.groups[level].get(group)
     if subject is None:
         raise InputError([f"group: {group} is not a known {kind}"], what="report request")

@@ -63,6 +63,22 @@ class EventLoopReads:
                 await self._give_back(connection, generation)
                 return result
 
+    async def open_idle(self) -> None:
+        """Open the connections not open yet, so that the first reads wait for none (a
+        just-started report API); database errors are raised as DatabaseError."""
+        missing = self._size - len(self._idle)
+        if missing <= 0:
+            return
+        opened = await asyncio.gather(*(self._open() for _ in range(missing)),
+                                      return_exceptions=True)
+        generation = self._generation
+        for connection in opened:
+            if isinstance(connection, psycopg.AsyncConnection):
+                await self._give_back(connection, generation)
+        failure = next((error for error in opened if isinstance(error, BaseException)), None)
+        if failure is not None:
+            raise failure
+
     async def _open(self) -> psycopg.AsyncConnection[Any]:
         try:
             connection = await psycopg.AsyncConnection.connect(
@@ -83,7 +99,8 @@ class EventLoopReads:
     async def _give_back(self, connection: psycopg.AsyncConnection[Any],
                          generation: int) -> None:
         if (generation != self._generation or connection.closed or connection.broken
-                or connection.info.transaction_status != pq.TransactionStatus.IDLE):
+                or connection.info.transaction_status != pq.TransactionStatus.IDLE
+                or len(self._idle) >= self._size):
             await _close(connection)
         else:
             self._idle.append(connection)
