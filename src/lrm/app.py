@@ -3,6 +3,7 @@ HA instance and the HTTP apps are wired together."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from dataclasses import dataclass
@@ -86,7 +87,13 @@ def serve(settings: Settings) -> NoReturn:
     loop = uvloop.new_event_loop()
     code = 1
     try:
-        code = loop.run_until_complete(build_instance(settings, database).run())
+        instance = build_instance(settings, database)
+        # What exists now (modules, the apps) lives as long as the process: leave it out of
+        # the collector's full passes. Under a just-opened report port's load the first full
+        # pass came within seconds and traversed these ~145,000 objects: a 61 ms pause of
+        # every request, at the moment answers were already queued.
+        gc.freeze()
+        code = loop.run_until_complete(instance.run())
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
