@@ -172,7 +172,7 @@ class ReportReference:
         """`provisioned` as arrays (built once per reference, used by every tenant report)."""
         return LimitTable.of(self.provisioned)
 
-    @property
+    @cached_property
     def last_complete_date(self) -> date | None:
         return max(self.succeeded_dates, default=None)
 
@@ -190,6 +190,10 @@ def columns_for(level: str) -> list[str]:
 
 def missing_dates(start: date, end: date, complete: AbstractSet[date]) -> list[date]:
     """Dates in [start, end] without a succeeded job run."""
-    days = (end - start).days + 1
-    return [start + timedelta(days=i) for i in range(days)
-            if start + timedelta(days=i) not in complete]
+    missing = []
+    day, one = start, timedelta(days=1)
+    for _ in range((end - start).days + 1):
+        if day not in complete:
+            missing.append(day)
+        day += one
+    return missing
