@@ -221,7 +221,7 @@ def as_json(report: Report) -> bytes:
     around = orjson.dumps(as_document(report, rows=[]))
     if not around.endswith(b"[]}"):
         raise AssertionError("the rows must be the last key of the report document")
-    return b"".join([around[:-3], *report.table.json_parts(), b"}"])
+    return report.table.json_rows(around[:-3], b"}")
 
 
 def as_csv(report: Report) -> str:
