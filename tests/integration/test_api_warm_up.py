@@ -5,7 +5,6 @@ the port closed."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from datetime import date
 
@@ -13,6 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from structlog.testing import capture_logs
 
 from lrm.api.app import EVENT_LOOP_CONNECTIONS, create_report_app
 from lrm.api.deps import ApiContext
@@ -95,7 +95,7 @@ def test_after_the_warm_up_the_first_report_reads_only_its_values(
 
 
 def test_an_lrm_db_without_data_is_warmed_up_without_a_report(
-        lrm_db_url: str, lrm_engine: sa.Engine, caplog: pytest.LogCaptureFixture) -> None:
+        lrm_db_url: str, lrm_engine: sa.Engine) -> None:
     app = _app(lrm_db_url, lrm_engine)
     context = _context(app)
 
@@ -104,22 +104,22 @@ def test_an_lrm_db_without_data_is_warmed_up_without_a_report(
         assert context.reads is not None
         await context.reads.close()
 
-    with caplog.at_level(logging.INFO, logger="lrm.api.warm_up"):
+    with capture_logs() as logs:
         run_in_own_loop(scenario())
     assert context.reports.remembered_reference() is not None
-    assert "report API warmed up" in caplog.text
-    assert "failed" not in caplog.text
+    assert [entry["event"] for entry in logs] == ["report.warmed_up"]
 
 
-def test_a_database_that_is_down_is_logged_and_does_not_stop_the_warm_up_from_ending(
-        caplog: pytest.LogCaptureFixture) -> None:
+def test_a_database_that_is_down_is_logged_and_does_not_stop_the_warm_up_from_ending() -> None:
     url = f"postgresql+psycopg://lrm@127.0.0.1:{free_tcp_port()}/lrm"  # nothing listens
     engine = create_engine(url)
     app = _app(url, engine)
     try:
-        with caplog.at_level(logging.WARNING, logger="lrm.api.warm_up"):
+        with capture_logs() as logs:
             run_in_own_loop(warm_up(app, _context(app)))
     finally:
         engine.dispose()
-    assert "warming up before opening the port failed" in caplog.text
-    assert "the LRM database is not available" in caplog.text
+    [failure] = logs
+    assert failure["event"] == "report.warm_up_failed"
+    assert failure["log_level"] == "warning"
+    assert "the LRM database is not available" in failure["error"]

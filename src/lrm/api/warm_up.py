@@ -15,7 +15,6 @@ the same time once, while no client waits."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, date, datetime
@@ -24,9 +23,9 @@ from typing import Any
 from lrm.api.deps import ApiContext
 from lrm.api.routes import build_on_loop, current_reference
 from lrm.domain.calendar import utc_offsets
+from lrm.observability import get_logger
 from lrm.reporting import ReportRequest
 
-log = logging.getLogger(__name__)
 ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[MutableMapping[str, Any]]],
                     Callable[[MutableMapping[str, Any]], Awaitable[None]]], Awaitable[None]]
 # A database that does not answer must not keep the port closed: requests then report it.
@@ -41,14 +40,15 @@ async def warm_up(app: ASGIApp, context: ApiContext) -> None:
     report (the first tenant's month up to the last complete date), and pass one request
     through `app`. Failures are logged, not raised: the port opens anyway and requests
     meet (and report) the same problem."""
+    log = get_logger(instance_id=context.instance_id)
     began = time.monotonic()
     try:
         await asyncio.wait_for(_warm_up(app, context), WARM_UP_TIMEOUT_S)
     except Exception as exc:  # any failure: the requests do this work themselves
-        log.warning("report API: warming up before opening the port failed (the first "
-                    "requests will do the work): %s", exc or exc.__class__.__name__)
+        log.warning("report.warm_up_failed", error=str(exc) or exc.__class__.__name__,
+                    note="the port opens anyway; the first requests do this work")
         return
-    log.info("report API warmed up in %.0f ms", (time.monotonic() - began) * 1000)
+    log.info("report.warmed_up", elapsed_ms=round((time.monotonic() - began) * 1000))
 
 
 async def _warm_up(app: ASGIApp, context: ApiContext) -> None:
