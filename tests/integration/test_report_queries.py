@@ -1,6 +1,8 @@
 """The report's daily values come back from the LRM DB exactly as stored: every column of
 every row, a NULL peak time as `NO_TIME`, dates and instants on both sides of PostgreSQL's
-2000-01-01 epoch, the same through the CLI's connection and the API's event-loop one."""
+2000-01-01 epoch, the same through the CLI's connection and the API's event-loop one; and in
+the order of a day report's rows (subject, item, date), which the report relies on to skip its
+sort."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from lrm.store.schema import usage_daily
 ROWS = [  # level, subject, item, date, value, peak time
     ("tenant", 101, 1, date(2026, 11, 2), 7, datetime(2026, 11, 2, 8, 59, tzinfo=UTC)),
     ("tenant", 101, 1, date(2026, 11, 3), 0, None),
+    ("tenant", 101, 2, date(2026, 11, 2), 5, None),  # the key orders it before 101/1/11-03
     ("tenant", 101, 2_147_483_647, date(2026, 11, 3), 1_000_000, datetime(
         2026, 11, 3, 23, 59, tzinfo=UTC)),
     ("tenant", 102, 5, date(1999, 12, 31), 3, datetime(1999, 12, 31, 22, 0, tzinfo=UTC)),
@@ -44,6 +47,12 @@ def _rows(columns: DailyColumns) -> set[tuple[int, ...]]:
                    columns.value.tolist(), columns.peak_ts.tolist(), strict=True))
 
 
+def _in_row_order(columns: DailyColumns) -> bool:
+    keys = list(zip(columns.subject.tolist(), columns.item.tolist(), columns.day.tolist(),
+                    strict=True))
+    return keys == sorted(keys)
+
+
 def test_daily_values_read_every_column_as_stored(lrm_engine: sa.Engine,
                                                   lrm_db_url: str) -> None:
     with lrm_engine.begin() as c:
@@ -62,6 +71,7 @@ def test_daily_values_read_every_column_as_stored(lrm_engine: sa.Engine,
                                   start=start, end=end)
         assert len(read) == len(_expected(start, end, items))
         assert _rows(read) == _expected(start, end, items)
+        assert _in_row_order(read)
 
         async def on_loop(start: date = start, end: date = end,
                           wanted: list[int] | None = wanted) -> DailyColumns:
@@ -74,3 +84,4 @@ def test_daily_values_read_every_column_as_stored(lrm_engine: sa.Engine,
         with ThreadPoolExecutor(1) as thread:
             on_loop_read = thread.submit(asyncio.run, on_loop()).result()
         assert _rows(on_loop_read) == _expected(start, end, items)
+        assert _in_row_order(on_loop_read)

@@ -223,16 +223,45 @@ def winners(values: DailyColumns, periods: I64) -> Idx:
     return order[last]
 
 
+def _one_per_period_in_order(subject: I64, item: I64, period: I64) -> bool:
+    """Whether the (subject, item, period) triples are strictly increasing: one value per
+    period, already in row order."""
+    if subject.size < 2:
+        return True
+    d_subject, d_item = subject[1:] - subject[:-1], item[1:] - item[:-1]
+    d_period = period[1:] - period[:-1]
+    return bool(((d_subject > 0) | ((d_subject == 0) & (
+        (d_item > 0) | ((d_item == 0) & (d_period > 0))))).all())
+
+
+def _period_rank(periods: I64, by_day: bool) -> tuple[I64, I64]:
+    """(the periods' first days as a sorted table, each row's index into it). Day periods of a
+    report are a short range of days: the table is that whole range (days without a row are
+    never looked up), which costs a subtraction where `np.unique` costs a hash table."""
+    if by_day and periods.size:
+        first, last = int(periods.min()), int(periods.max())
+        if last - first <= 4 * periods.size + 64:
+            return np.arange(first, last + 1, dtype=np.int64), periods - np.int64(first)
+    days, index = np.unique(periods, return_inverse=True)
+    return days, index.reshape(-1)
+
+
 def daily_table(values: DailyColumns, *, level: str, granularity: Granularity,
                 week_start: str, zone: ZoneInfo, subjects: Mapping[int, Subject],
                 item_names: Mapping[int, str], limits: LimitTable) -> ReportTable:
     """Rows for day, week or month granularity."""
     by_day = granularity == "day"
     all_periods = period_starts(values.day, granularity, week_start)
-    chosen = winners(values, all_periods)
-    subject, item = values.subject[chosen], values.item[chosen]
-    day, value, peak_ts = values.day[chosen], values.value[chosen], values.peak_ts[chosen]
-    period_days, period_index = np.unique(all_periods[chosen], return_inverse=True)
+    if _one_per_period_in_order(values.subject, values.item, all_periods):
+        # Every value stands for its period, in row order (the store reads a subject's values
+        # by item and date: a day report) — no sort, no gathers.
+        subject, item, periods = values.subject, values.item, all_periods
+        day, value, peak_ts = values.day, values.value, values.peak_ts
+    else:
+        chosen = winners(values, all_periods)
+        subject, item, periods = values.subject[chosen], values.item[chosen], all_periods[chosen]
+        day, value, peak_ts = values.day[chosen], values.value[chosen], values.peak_ts[chosen]
+    period_days, period_index = _period_rank(periods, by_day)
     period_dates = [day_of(d) for d in period_days.tolist()]
 
     timed = peak_ts != NO_TIME
@@ -301,6 +330,9 @@ def _limit_columns(in_force: tuple[I64, I64], value: I64) -> dict[str, Any]:
 
 
 def _subject_index(subject: I64, subjects: Mapping[int, Subject]) -> dict[str, Any]:
-    ids, index = np.unique(subject, return_inverse=True)
+    if subject.size and int(subject.min()) == int(subject.max()):  # one subject (most reports)
+        ids, index = subject[:1], np.zeros(subject.size, dtype=np.intp)
+    else:
+        ids, index = np.unique(subject, return_inverse=True)
     return {"subjects": [subjects.get(s, Subject(s, str(s))) for s in ids.tolist()],
             "subject_index": index.reshape(-1)}
