@@ -10,13 +10,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+import pytest
 import sqlalchemy as sa
 import uvicorn
 
 from lrm.api.app import create_report_app
 from lrm.domain.items import build_catalogue
+from lrm.domain.report_rows import ReportReference
 from lrm.settings import load_settings
 from lrm.store import catalog, tokens
+from lrm.store import report_queries as q
 from lrm.store.db import create_engine, drop_database, ensure_database
 from lrm.store.embedded import EmbeddedPostgres, free_tcp_port
 from lrm.store.schema import config_group, job_run, provisioned_count, tenant, usage_daily
@@ -101,3 +104,17 @@ def running_api(pg_server: EmbeddedPostgres, template: str) -> Iterator[Api]:
         thread.join(timeout=10)
         engine.dispose()
         drop_database(pg_server.url(), name)
+
+
+def count_reference_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, one entry in the returned list per read of the report reference
+    (`load_reference`: names, limits and run dates, read once per data version)."""
+    loads: list[int] = []
+    real_load = q.load_reference
+
+    def counted_load(connection: sa.Connection) -> ReportReference:
+        loads.append(1)
+        return real_load(connection)
+
+    monkeypatch.setattr(q, "load_reference", counted_load)
+    return loads

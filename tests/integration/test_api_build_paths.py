@@ -23,7 +23,7 @@ from lrm.settings import load_settings
 from lrm.store import report_queries as q
 from lrm.store.embedded import free_tcp_port
 from lrm.store.event_loop_reads import EventLoopReads
-from tests.integration.api_server import load_hand_made
+from tests.integration.api_server import count_reference_loads, load_hand_made
 from tests.own_loop import run_in_own_loop
 
 REQUESTS = [
@@ -134,14 +134,7 @@ def test_requests_finding_no_reference_wait_for_one_read_and_build_on_the_loop(
     requests at once read them once (in a thread) and are all built on the event loop."""
     ctx.reports.invalidate()
     assert ctx.reports.remembered_reference() is None
-    loads: list[int] = []
-    real_load = q.load_reference
-
-    def counted_load(connection: sa.Connection) -> ReportReference:
-        loads.append(1)
-        return real_load(connection)
-
-    monkeypatch.setattr(q, "load_reference", counted_load)
+    loads = count_reference_loads(monkeypatch)
 
     async def at_once() -> list[tuple[bytes, str, dict[str, str]] | None]:
         try:

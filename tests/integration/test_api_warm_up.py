@@ -17,14 +17,12 @@ from structlog.testing import capture_logs
 from lrm.api.app import EVENT_LOOP_CONNECTIONS, create_report_app
 from lrm.api.deps import ApiContext
 from lrm.api.warm_up import warm_up
-from lrm.domain.report_rows import ReportReference
 from lrm.reporting import ReportRequest
 from lrm.settings import load_settings
-from lrm.store import report_queries as q
 from lrm.store import tokens
 from lrm.store.db import create_engine
 from lrm.store.embedded import free_tcp_port
-from tests.integration.api_server import load_hand_made
+from tests.integration.api_server import count_reference_loads, load_hand_made
 from tests.own_loop import run_in_own_loop
 
 APPLICATION = "lrm-warm-up-test"
@@ -62,14 +60,7 @@ def test_after_the_warm_up_the_first_report_reads_only_its_values(
     context = _context(app)
     with lrm_engine.begin() as c:
         _, token = tokens.create_token(c, "provider", [], "warm-up test")
-    loads: list[int] = []
-    real_load = q.load_reference
-
-    def counted_load(connection: sa.Connection) -> ReportReference:
-        loads.append(1)
-        return real_load(connection)
-
-    monkeypatch.setattr(q, "load_reference", counted_load)
+    loads = count_reference_loads(monkeypatch)
 
     async def scenario() -> tuple[int, int, int, bool, int]:
         await warm_up(app, context)
