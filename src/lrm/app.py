@@ -92,6 +92,7 @@ def serve(settings: Settings) -> NoReturn:
         # the collector's full passes. Under a just-opened report port's load the first full
         # pass came within seconds and traversed these ~145,000 objects: a 61 ms pause of
         # every request, at the moment answers were already queued.
+        gc.collect()  # what start-up left as garbage is not kept for ever
         gc.freeze()
         code = loop.run_until_complete(instance.run())
     finally:

@@ -5,6 +5,8 @@ the port closed."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from datetime import date
 
@@ -14,9 +16,10 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from structlog.testing import capture_logs
 
+import lrm.api.warm_up
 from lrm.api.app import EVENT_LOOP_CONNECTIONS, create_report_app
 from lrm.api.deps import ApiContext
-from lrm.api.warm_up import warm_up
+from lrm.api.warm_up import warm_up, warm_up_limit_s
 from lrm.reporting import ReportRequest
 from lrm.settings import load_settings
 from lrm.store import tokens
@@ -31,8 +34,8 @@ WARM_REPORT = ReportRequest(kind="tenant", start=date(2026, 11, 1), end=date(202
                             tenants=(101,))
 
 
-def _app(database_url: str, engine: sa.Engine) -> FastAPI:
-    settings = load_settings(None, environ={"LRM_LRM__DATABASE_URL": database_url})
+def _app(database_url: str, engine: sa.Engine, **environ: str) -> FastAPI:
+    settings = load_settings(None, environ={"LRM_LRM__DATABASE_URL": database_url, **environ})
     return create_report_app(settings, engine, mode=lambda: "primary",
                              application_name=APPLICATION)
 
@@ -114,3 +117,34 @@ def test_a_database_that_is_down_is_logged_and_does_not_stop_the_warm_up_from_en
     assert failure["event"] == "report.warm_up_failed"
     assert failure["log_level"] == "warning"
     assert "the LRM database is not available" in failure["error"]
+
+
+def test_a_warm_up_that_does_not_end_is_given_up_well_before_the_renew_deadline(
+        lrm_db_url: str, lrm_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up runs while the instance has just taken the lease and renews nothing: a
+    database that hangs must not hold it up to the renew deadline."""
+    app = _app(lrm_db_url, lrm_engine, LRM_HA__RENEW_INTERVAL_S="1",
+               LRM_HA__RENEW_DEADLINE_S="2", LRM_HA__LEASE_TTL_S="3")
+    context = _context(app)
+    assert warm_up_limit_s(context) == 0.5
+    assert warm_up_limit_s(_context(_app(lrm_db_url, lrm_engine))) == 2.0  # the defaults
+
+    async def hangs(*_: object) -> None:
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(lrm.api.warm_up, "current_reference", hangs)
+
+    async def scenario() -> float:
+        began = time.monotonic()
+        await warm_up(app, context)
+        ended = time.monotonic() - began
+        assert context.reads is not None
+        await context.reads.close()
+        return ended
+
+    with capture_logs() as logs:
+        took = run_in_own_loop(scenario())
+    assert 0.5 <= took < 1.0
+    [failure] = logs
+    assert failure["event"] == "report.warm_up_failed"
+    assert failure["error"] == "not done within 0.5 s"

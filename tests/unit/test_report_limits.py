@@ -41,3 +41,10 @@ def test_missing_dates_are_the_range_without_the_complete_dates(
     every_day = {start + timedelta(days=i) for i in range(length + 1)}
     assert missing_dates(start, end, frozenset(complete)) == sorted(every_day - complete)
     assert missing_dates(end + timedelta(days=1), end, frozenset(complete)) == []
+
+
+def test_missing_dates_reach_the_last_date_there_is() -> None:
+    last = date.max
+    assert missing_dates(last - timedelta(days=1), last, frozenset()) == [
+        last - timedelta(days=1), last]
+    assert missing_dates(last, last, frozenset({last})) == []

@@ -48,6 +48,10 @@ class Listener:
                 raise OSError(f"cannot listen on {self.host}:{self.port} ({self.name}): "
                               f"{error or 'server exited'}")
             if asyncio.get_running_loop().time() > deadline:
+                # Given up: the port must not open later, on an instance that goes on as if
+                # it had not.
+                self._server.should_exit = True
+                self._task.cancel()
                 raise OSError(f"{self.name} listener did not start within {timeout_s}s")
             await asyncio.sleep(0.01)
 

@@ -42,13 +42,37 @@ async def warm_up(app: ASGIApp, context: ApiContext) -> None:
     meet (and report) the same problem."""
     log = get_logger(instance_id=context.instance_id)
     began = time.monotonic()
-    try:
-        await asyncio.wait_for(_warm_up(app, context), WARM_UP_TIMEOUT_S)
-    except Exception as exc:  # any failure: the requests do this work themselves
+    limit_s = warm_up_limit_s(context)
+    task = asyncio.create_task(_warm_up(app, context), name="report-api-warm-up")
+    # Not `wait_for`: it waits for the cancelled work to end, and a query being cancelled on
+    # a database that does not answer can take seconds more. The port opens at the limit;
+    # work still under way is abandoned (its outcome is retrieved, not awaited).
+    done, _ = await asyncio.wait({task}, timeout=limit_s)
+    if not done:
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        log.warning("report.warm_up_failed", error=f"not done within {limit_s:.1f} s",
+                    note="the port opens anyway; the first requests do this work")
+        return
+    exc = task.exception()
+    if exc is not None:  # any failure: the requests do this work themselves
         log.warning("report.warm_up_failed", error=str(exc) or exc.__class__.__name__,
                     note="the port opens anyway; the first requests do this work")
         return
     log.info("report.warmed_up", elapsed_ms=round((time.monotonic() - began) * 1000))
+
+
+def warm_up_limit_s(context: ApiContext) -> float:
+    """How long the warm-up may keep the port closed. It runs while the instance has just
+    taken the lease and renews nothing (`lrm.ha.instance`): it must end well before the
+    renew deadline — half the time between a renewal's due moment and that deadline."""
+    ha = context.settings.ha
+    return min(WARM_UP_TIMEOUT_S, (ha.renew_deadline_s - ha.renew_interval_s) / 2)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _warm_up(app: ASGIApp, context: ApiContext) -> None:

@@ -195,5 +195,6 @@ def missing_dates(start: date, end: date, complete: AbstractSet[date]) -> list[d
     for _ in range((end - start).days + 1):
         if day not in complete:
             missing.append(day)
-        day += one
+        if day < end:  # never past `end`: date.max has no next day
+            day += one
     return missing

@@ -41,7 +41,9 @@ from lrm.store.schema import (
 # order, so the k-th value of every column is the same row's.
 # Each subject's values by item and date: the order of a day report's rows, which the report
 # then needs neither to sort nor to gather (`lrm.domain.report_table.daily_table`). The sort is
-# PostgreSQL's (one for the five aggregates), on its own core, not the API's event loop.
+# PostgreSQL's (one for the five aggregates from PostgreSQL 16 on, one each before), on its own
+# core, not the API's event loop. (item_id, business_date) is unique within a subject's group
+# (the primary key, with `level` fixed), so the five orders are the same whichever sort is used.
 _DAILY_COLUMNS = """
 SELECT subject_id,
        string_agg(int4send(item_id), ''::bytea ORDER BY item_id, business_date),
