@@ -27,18 +27,14 @@ not a 200 in one piece, an unusually long query) goes through FastAPI as before.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, MutableMapping
+from collections.abc import Hashable
 from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lrm.api.cache import MAX_ENTRIES
 from lrm.api.deps import ApiContext, bearer_token
 from lrm.store.tokens import Principal
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 REPORT_PATHS = frozenset({"/api/v1/reports/tenant", "/api/v1/reports/system",
                           "/api/v1/reports/agent-group", "/api/v1/reports/place-group"})

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, date, datetime
-from typing import Any
+
+from starlette.types import ASGIApp, Message, Scope
 
 from lrm.api.deps import ApiContext
 from lrm.api.routes import build_on_loop, current_reference
@@ -26,8 +26,6 @@ from lrm.domain.calendar import utc_offsets
 from lrm.observability import get_logger
 from lrm.reporting import ReportRequest
 
-ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[MutableMapping[str, Any]]],
-                    Callable[[MutableMapping[str, Any]], Awaitable[None]]], Awaitable[None]]
 # A database that does not answer must not keep the port closed: requests then report it.
 WARM_UP_TIMEOUT_S = 5.0
 # A report path: the request (without a token: a 401, no database work) goes through the
@@ -99,16 +97,16 @@ def _epoch(day: date) -> int:
 
 async def _request_in_process(app: ASGIApp, path: str) -> None:
     """GET `path` through `app` with no network, discarding the answer."""
-    scope: dict[str, Any] = {
+    scope: Scope = {
         "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
         "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": [],
         "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 0), "state": {}}
 
-    async def receive() -> MutableMapping[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: MutableMapping[str, Any]) -> None:
+    async def send(message: Message) -> None:
         return None
 
     await app(scope, receive, send)

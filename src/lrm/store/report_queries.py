@@ -37,13 +37,12 @@ from lrm.store.schema import (
 # big-endian), decoded by `np.frombuffer`: a month report is about a thousand rows, and a Python
 # object per value cost the API more than the query (a binary COPY sends a message per row: as
 # much again). One aggregate per column, not one concatenation per row: a third less of
-# PostgreSQL's time. The aggregates of a group all advance over the same rows in the same
-# order, so the k-th value of every column is the same row's.
-# Each subject's values by item and date: the order of a day report's rows, which the report
-# then needs neither to sort nor to gather (`lrm.domain.report_table.daily_table`). The sort is
-# PostgreSQL's (one for the five aggregates from PostgreSQL 16 on, one each before), on its own
-# core, not the API's event loop. (item_id, business_date) is unique within a subject's group
-# (the primary key, with `level` fixed), so the five orders are the same whichever sort is used.
+# PostgreSQL's time. Every aggregate takes its group's values by item and date, and
+# (item_id, business_date) is unique within a subject's group (the primary key, with `level`
+# fixed): the k-th value of every column is the same row's. That is also the order of a day
+# report's rows, which the report then needs neither to sort nor to gather
+# (`lrm.domain.report_table.daily_table`): the sort is PostgreSQL's (one for the five aggregates
+# from PostgreSQL 16 on, one each before), on its own core, not the API's event loop.
 _DAILY_COLUMNS = """
 SELECT subject_id,
        string_agg(int4send(item_id), ''::bytea ORDER BY item_id, business_date),
