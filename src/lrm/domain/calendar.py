@@ -171,15 +171,25 @@ def utc_offsets(zone: ZoneInfo, start_ts: int, end_ts: int) -> tuple[I64, I64]:
     """`zone`'s UTC offset over [start_ts, end_ts) as a step function: (starts, offsets), where
     offsets[i] (seconds east of UTC) holds from starts[i] on; starts[0] <= start_ts. Looking
     up thousands of instants this way (`local_ts`) costs a `searchsorted`, where asking the
-    zone costs a microsecond each. Computed per calendar year and kept."""
+    zone costs a microsecond each. Computed per calendar year and kept, and so is the step
+    function of each span of years asked for (a report asks for one at every build)."""
     first = datetime.fromtimestamp(start_ts, UTC).year
     last = datetime.fromtimestamp(max(start_ts, end_ts - 1), UTC).year
-    years = [_year_offsets(zone.key, year) for year in range(first, last + 1)]
+    return _span_offsets(zone.key, first, last)
+
+
+@functools.lru_cache(maxsize=256)
+def _span_offsets(zone_key: str, first: int, last: int) -> tuple[I64, I64]:
+    """The step function of years `first` to `last` (merged where a year's first offset is
+    the previous year's last)."""
+    years = [_year_offsets(zone_key, year) for year in range(first, last + 1)]
     starts = np.concatenate([y[0] for y in years])
     offsets = np.concatenate([y[1] for y in years])
     changes = np.ones(offsets.size, dtype=np.bool_)
     changes[1:] = offsets[1:] != offsets[:-1]
-    return starts[changes], offsets[changes]
+    starts, offsets = starts[changes], offsets[changes]
+    starts.flags.writeable = offsets.flags.writeable = False  # shared by every caller
+    return starts, offsets
 
 
 def local_ts(zone: ZoneInfo, ts: I64) -> I64:

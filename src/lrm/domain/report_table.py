@@ -19,6 +19,7 @@ keep as the oracle):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from lrm.domain._arrays import I64, Bool, Idx, run_starts
+from lrm.domain._arrays import I64, Bool, Idx, narrow_rank, run_starts
 from lrm.domain.calendar import Granularity, local_ts, weekday_index
 from lrm.domain.report_rows import NO_LIMIT, LimitTable, ReportRow, Subject, day_of
 
@@ -147,47 +148,96 @@ class ReportTable:
         """`before`, the rows as a JSON array — byte for byte what `orjson.dumps(self.rows())`
         gives — and `after`, in one bytes object (the API's body: no copy of it is made).
 
-        Each row is six pieces, each the serialised text of something many rows share: its
-        head (subject and item columns), period, peak time, peak value, limit columns, and the
-        comma; a month report of one tenant has ~900 rows, a few hundred distinct pieces. The
-        pieces go into a table of objects, one row per report row, filled a column at a time
-        by numpy (a gather in C), and are joined once: half the time of assembling the same
-        list with Python iterators, which grew it piece by piece."""
+        Each row is five pieces, each the serialised text of something many rows share: its
+        head (subject and item columns), period, peak time, peak value, and limit columns with
+        the comma after the row; a month report of one tenant has ~900 rows, a few hundred
+        distinct pieces, most of them serialised by earlier reports already (heads, periods
+        and limit columns are kept). The pieces go into a table of objects, one row per report
+        row, filled a column at a time by numpy (a gather in C), and are joined once: half the
+        time of assembling the same list with Python iterators, which grew it piece by piece."""
         if not len(self):
             return before + b"[]" + after
         starts = self._run_starts()
-        heads = _objects([orjson.dumps(head)[:-1] + b"," for head in self._heads(starts)])
-        periods = _objects([orjson.dumps({"period_start": text, "weekday": weekday})[1:-1]
-                            + b"," for text, weekday in zip(self.period_texts,
-                                                            self.period_weekdays, strict=True)])
+        firsts = np.flatnonzero(starts)
+        kept = [_kept_heads(self.level, subject) for subject in self.subjects]
+        names = self.item_names
+        heads = _objects([
+            kept[s].get((item, names.get(item))) or _head_fragment(
+                kept[s], self.level, self.subjects[s], item, names.get(item))
+            for s, item in zip(self.subject_index[firsts].tolist(),
+                               self.item_id[firsts].tolist(), strict=True)])
+        if len(self.period_texts) <= _KEPT_PERIODS:
+            periods = _period_fragments(tuple(self.period_texts), tuple(self.period_weekdays))
+        else:
+            periods = _objects(_period_pieces(self.period_texts, self.period_weekdays))
         peaks = (_DAY_PEAK_FRAGMENTS if self.peak_texts is _DAY_PEAK_TEXTS
                  else _objects([_peak_fragment(text) for text in self.peak_texts]))
         if int(self.peak_value.min()) >= 0 and int(self.peak_value.max()) < _VALUE_TEXTS.size:
             values = _VALUE_TEXTS[self.peak_value]
         else:
             values = _objects([b"%d" % value for value in self.peak_value.tolist()])
-        # The tail of a row: its limit columns, which few distinct combinations share.
-        _, limit_rank = np.unique(self.limit, return_inverse=True)
-        key = ((limit_rank.reshape(-1) * (len(self.limit_texts) + 1) + self.limit_index + 1) * 2
-               + self.over_limit)
-        _, first, tail_code = np.unique(key, return_index=True, return_inverse=True)
+        # The tail of a row: its limit columns, which few distinct combinations share. Each
+        # combination as one number (limit above the lowest, effective date, over or not),
+        # which can be decoded again.
+        lowest = int(self.limit.min())
+        dates = len(self.limit_texts) + 1  # limit_index + 1: 0 is no limit
+        keys, tail_code = narrow_rank(
+            ((self.limit - np.int64(lowest)) * dates + self.limit_index + 1) * 2
+            + self.over_limit)
         limit_texts = [*self.limit_texts, None]  # index -1: no limit
-        tails = _objects([b"," + orjson.dumps({
-            "limit": None if limit == NO_LIMIT else limit,
-            "limit_effective_date": limit_texts[effective], "over_limit": over})[1:]
-            for limit, effective, over in zip(self.limit[first].tolist(),
-                                              self.limit_index[first].tolist(),
-                                              self.over_limit[first].tolist(), strict=True)])
-        pieces = np.empty((len(self), 6), dtype=object)
+        tails = [_tail_fragment(key // 2 // dates + lowest, limit_texts[key // 2 % dates - 1],
+                                bool(key % 2)) for key in keys.tolist()]
+        pieces = np.empty((len(self), 5), dtype=object)
         pieces[:, 0] = heads[self._runs(starts)]
         pieces[:, 1] = periods[self.period_index]
         pieces[:, 2] = peaks[self.peak_index]
         pieces[:, 3] = values
-        pieces[:, 4] = tails[tail_code.reshape(-1)]
-        pieces[:, 5] = b","
+        pieces[:, 4] = _objects([tail + b"," for tail in tails])[tail_code]
         pieces[0, 0] = before + b"[" + pieces[0, 0]
-        pieces[-1, 5] = b"]" + after  # in place of the last row's comma
+        pieces[-1, 4] = tails[int(tail_code[-1])] + b"]" + after  # no comma after the last row
         return b"".join(pieces.ravel().tolist())
+
+
+# Fragments that many reports share, kept across reports: a miss's rows are mostly texts that
+# earlier reports already serialised (a tenant's item columns, a month's days).
+_KEPT_PERIODS = 400  # a year of day rows; detailed reports' minutes are not kept
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _kept_heads(level: str, subject: Subject) -> dict[tuple[int, str | None], bytes]:
+    """The leading columns of `subject`'s rows as JSON, by (item, item name): filled by
+    `_head_fragment` (a subject's reports show the same few dozen items)."""
+    return {}
+
+
+def _head_fragment(kept: dict[tuple[int, str | None], bytes], level: str, subject: Subject,
+                   item: int, item_name: str | None) -> bytes:
+    """The leading columns of a row (subject and item) as JSON, up to its next key, kept."""
+    fragment = kept[(item, item_name)] = orjson.dumps({
+        **_subject_columns(subject, level), "item_id": item,
+        "item_name": str(item) if item_name is None else item_name})[:-1] + b","
+    return fragment
+
+
+def _period_pieces(texts: Sequence[str], weekdays: Sequence[str | None]) -> list[bytes]:
+    return [orjson.dumps({"period_start": text, "weekday": weekday})[1:-1] + b","
+            for text, weekday in zip(texts, weekdays, strict=True)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _period_fragments(texts: tuple[str, ...],
+                      weekdays: tuple[str | None, ...]) -> npt.NDArray[np.object_]:
+    """The period columns of each period as JSON (read only: gathered, never changed)."""
+    fragments = _objects(_period_pieces(texts, weekdays))
+    fragments.flags.writeable = False
+    return fragments
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _tail_fragment(limit: int, effective: str | None, over: bool) -> bytes:
+    """The limit columns of a row as JSON, from the comma before them to the row's end."""
+    return b"," + orjson.dumps({"limit": None if limit == NO_LIMIT else limit,
+                                "limit_effective_date": effective, "over_limit": over})[1:]
 
 
 def _subject_columns(subject: Subject, level: str) -> dict[str, object]:
@@ -262,7 +312,7 @@ def daily_table(values: DailyColumns, *, level: str, granularity: Granularity,
         subject, item, periods = values.subject[chosen], values.item[chosen], all_periods[chosen]
         day, value, peak_ts = values.day[chosen], values.value[chosen], values.peak_ts[chosen]
     period_days, period_index = _period_rank(periods, by_day)
-    period_dates = [day_of(d) for d in period_days.tolist()]
+    period_texts, period_weekdays = _period_columns(tuple(period_days.tolist()), by_day)
 
     timed = peak_ts != NO_TIME
     local = local_ts(zone, peak_ts[timed])
@@ -271,19 +321,27 @@ def daily_table(values: DailyColumns, *, level: str, granularity: Granularity,
         peak_code[timed] = (local % 86_400) // 60
         peak_texts: Sequence[str | None] = _DAY_PEAK_TEXTS
     else:  # "YYYY-MM-DD HH:MM": the local minute
-        minutes, peak_code[timed] = np.unique(local // 60, return_inverse=True)
+        minutes, peak_code[timed] = narrow_rank(local // 60)
         peak_texts = [*_minute_texts(minutes), None]
 
     return ReportTable(
         level=level,
         **_subject_index(subject, subjects),
         item_id=item, item_names=item_names,
-        period_texts=[d.isoformat() for d in period_dates],
-        period_weekdays=[_WEEKDAY_NAMES[d.weekday()] if by_day else None
-                         for d in period_dates],
+        period_texts=period_texts, period_weekdays=period_weekdays,
         period_index=period_index.reshape(-1),
         peak_texts=peak_texts, peak_index=np.where(timed, peak_code, len(peak_texts) - 1),
         peak_value=value, **_limit_columns(limits.in_force(subject, item, day), value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _period_columns(days: tuple[int, ...],
+                    by_day: bool) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+    """The texts of periods starting on `days` (`day_number`s): their first dates, and their
+    weekdays for day rows (None otherwise)."""
+    dates = [day_of(d) for d in days]
+    return (tuple(d.isoformat() for d in dates),
+            tuple(_WEEKDAY_NAMES[d.weekday()] if by_day else None for d in dates))
 
 
 def detailed_table(series: MinuteColumns, *, level: str, zone: ZoneInfo,
@@ -324,7 +382,7 @@ def _limit_columns(in_force: tuple[I64, I64], value: I64) -> dict[str, Any]:
     quantity, effective = in_force
     has_limit = quantity != NO_LIMIT
     index = np.full(quantity.size, -1, dtype=np.intp)
-    days, index[has_limit] = np.unique(effective[has_limit], return_inverse=True)
+    days, index[has_limit] = narrow_rank(effective[has_limit])
     return {"limit": quantity, "limit_texts": [day_of(d).isoformat() for d in days.tolist()],
             "limit_index": index, "over_limit": has_limit & (value > quantity)}
 
