@@ -159,13 +159,11 @@ class ReportTable:
             return before + b"[]" + after
         starts = self._run_starts()
         firsts = np.flatnonzero(starts)
-        kept = [_kept_heads(self.level, subject) for subject in self.subjects]
+        subject_parts = [_subject_fragment(self.level, subject) for subject in self.subjects]
         names = self.item_names
-        heads = _objects([
-            kept[s].get((item, names.get(item))) or _head_fragment(
-                kept[s], self.level, self.subjects[s], item, names.get(item))
-            for s, item in zip(self.subject_index[firsts].tolist(),
-                               self.item_id[firsts].tolist(), strict=True)])
+        heads = _objects([subject_parts[s] + _item_fragment(item, names.get(item))
+                          for s, item in zip(self.subject_index[firsts].tolist(),
+                                             self.item_id[firsts].tolist(), strict=True)])
         if len(self.period_texts) <= _KEPT_PERIODS:
             periods = _period_fragments(tuple(self.period_texts), tuple(self.period_weekdays))
         else:
@@ -203,20 +201,21 @@ class ReportTable:
 _KEPT_PERIODS = 400  # a year of day rows; detailed reports' minutes are not kept
 
 
-@functools.lru_cache(maxsize=1 << 12)
-def _kept_heads(level: str, subject: Subject) -> dict[tuple[int, str | None], bytes]:
-    """The leading columns of `subject`'s rows as JSON, by (item, item name): filled by
-    `_head_fragment` (a subject's reports show the same few dozen items)."""
-    return {}
+# A row's head (its subject's and item's columns) is the subject's part then the item's: each
+# is kept, so the head of a subject never reported before costs a concatenation.
+@functools.lru_cache(maxsize=1 << 14)
+def _subject_fragment(level: str, subject: Subject) -> bytes:
+    """The opening of a row and its subject's columns as JSON, with the comma after them."""
+    columns = _subject_columns(subject, level)
+    return orjson.dumps(columns)[:-1] + (b"," if columns else b"")
 
 
-def _head_fragment(kept: dict[tuple[int, str | None], bytes], level: str, subject: Subject,
-                   item: int, item_name: str | None) -> bytes:
-    """The leading columns of a row (subject and item) as JSON, up to its next key, kept."""
-    fragment = kept[(item, item_name)] = orjson.dumps({
-        **_subject_columns(subject, level), "item_id": item,
-        "item_name": str(item) if item_name is None else item_name})[:-1] + b","
-    return fragment
+@functools.lru_cache(maxsize=1 << 14)
+def _item_fragment(item: int, item_name: str | None) -> bytes:
+    """A row's item columns as JSON, with the comma after them (no name known: the id)."""
+    return orjson.dumps({"item_id": item,
+                         "item_name": str(item) if item_name is None else item_name}
+                        )[1:-1] + b","
 
 
 def _period_pieces(texts: Sequence[str], weekdays: Sequence[str | None]) -> list[bytes]:
