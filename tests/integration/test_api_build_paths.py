@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from lrm.api.cache import ReportCache
 from lrm.api.deps import ApiContext
-from lrm.api.routes import LOOP_BUILD_MAX_SUBJECT_DAYS, _build, _request, build_on_loop
+from lrm.api.routes import LOOP_BUILD_MAX_SUBJECT_DAYS, _build, build_on_loop, report_request
 from lrm.domain.errors import DatabaseError
 from lrm.domain.items import build_catalogue
 from lrm.domain.report_rows import ReportReference
@@ -27,12 +27,12 @@ from tests.integration.api_server import count_reference_loads, load_hand_made
 from tests.own_loop import run_in_own_loop
 
 REQUESTS = [
-    _request("tenant", "2026-11-01", "2026-11-30", "day", "monday", None, tenants=(101, 102)),
-    _request("tenant", "2026-11-01", "2026-11-30", "week", "sunday", [1], tenants=(101,)),
-    _request("tenant", "2026-10-01", "2026-12-31", "month", "monday", None, tenants=(102,)),
-    _request("system", "2026-11-03", "2026-11-12", "day", "monday", None),
-    _request("agent-group", "2026-11-01", "2026-11-30", "week", "monday", None, group=7001),
-    _request("place-group", "2026-11-01", "2026-11-30", "month", "monday", None, group=8001),
+    report_request("tenant", "2026-11-01", "2026-11-30", "day", "monday", None, tenants=(101, 102)),
+    report_request("tenant", "2026-11-01", "2026-11-30", "week", "sunday", [1], tenants=(101,)),
+    report_request("tenant", "2026-10-01", "2026-12-31", "month", "monday", None, tenants=(102,)),
+    report_request("system", "2026-11-03", "2026-11-12", "day", "monday", None),
+    report_request("agent-group", "2026-11-01", "2026-11-30", "week", "monday", None, group=7001),
+    report_request("place-group", "2026-11-01", "2026-11-30", "month", "monday", None, group=8001),
 ]
 
 
@@ -88,10 +88,10 @@ def test_the_event_loop_and_a_thread_build_the_same_report(
 
 
 def test_large_and_per_minute_reports_go_to_a_thread(ctx: ApiContext) -> None:
-    year = _request("tenant", "2026-01-01", "2026-12-31", "day", "monday", None,
+    year = report_request("tenant", "2026-01-01", "2026-12-31", "day", "monday", None,
                     tenants=(101,))
     assert (year.end - year.start).days + 1 > LOOP_BUILD_MAX_SUBJECT_DAYS
-    detailed = _request("tenant", "2026-11-02", "2026-11-02", "detailed", "monday", None,
+    detailed = report_request("tenant", "2026-11-02", "2026-11-02", "detailed", "monday", None,
                         tenants=(101,))
     for request_ in (year, detailed):
         assert run_in_own_loop(build_on_loop(ctx, (request_, False))) is None

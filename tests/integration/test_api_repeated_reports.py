@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 import lrm.api.routes
 from lrm.api.cache import ReportCache
 from lrm.api.deps import ApiContext
+from lrm.api.plain_reports import plain_report_key
 from lrm.api.repeated_reports import MAX_KEY_BYTES, STATE_KEY, RepeatedReports, _key
 from lrm.domain.items import build_catalogue
 from lrm.settings import load_settings
@@ -36,17 +38,27 @@ def api(pg_server: EmbeddedPostgres, lrm_template: str) -> Iterator[Api]:
 
 @pytest.fixture
 def handled(api: Api, monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """The report requests that reached FastAPI's handlers, once the server has read the data
-    version (an answer built before that is not kept: its version is not known)."""
+    """The report requests answered from the report cache or a build — by FastAPI's handlers,
+    or by the middleware's plain path — and not as remembered repeats, once the server has
+    read the data version (an answer built before that is not kept: its version is not
+    known)."""
     assert _get(api, api.provider, {**MONTH, "granularity": "week"}).status_code == 200
     calls: list[object] = []
     real_render = lrm.api.routes._render
+    real_plain = RepeatedReports._answer_plain
 
     async def counted(request: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(request.url.query)
         return await real_render(request, *args, **kwargs)
 
+    async def counted_plain(self: RepeatedReports, key: Any, *args: Any) -> bool:
+        answered = await real_plain(self, key, *args)
+        if answered:
+            calls.append(key[2].decode())
+        return answered
+
     monkeypatch.setattr(lrm.api.routes, "_render", counted)
+    monkeypatch.setattr(RepeatedReports, "_answer_plain", counted_plain)
     return calls
 
 
@@ -134,6 +146,69 @@ def test_a_group_moved_to_another_tenant_is_refused_to_the_old_tenant_s_token(
     while group_report() != 403:
         assert time.monotonic() - started < 1.5, "still answered after 1.5 s"
         time.sleep(0.05)
+
+
+PLAIN_CASES = [  # (path, parameters, Accept header, token)
+    ("tenant", MONTH, None, "provider"),
+    ("tenant", {**MONTH, "granularity": "week", "week_start": "sunday", "item": 1}, None,
+     "provider"),
+    ("tenant", {**MONTH, "format": "csv"}, None, "provider"),
+    ("tenant", MONTH, "text/csv", "provider"),
+    ("tenant", {"from": "2026-11-01", "to": "2026-11-30"}, None, "tenant_a"),
+    ("system", {"from": "2026-11-01", "to": "2026-11-15", "granularity": "month"}, None,
+     "provider"),
+]
+
+
+@pytest.mark.parametrize(("kind", "params", "accept", "who"), PLAIN_CASES)
+def test_a_plain_request_is_answered_without_fastapi_as_fastapi_answers_it(
+        api: Api, monkeypatch: pytest.MonkeyPatch, kind: str, params: dict[str, object],
+        accept: str | None, who: str) -> None:
+    """The plain path makes the very cache key the handler makes, and answers with the same
+    status, headers and body; the same request made not plain (an unknown parameter, which
+    FastAPI ignores) goes to the handler."""
+    handler_keys: list[object] = []
+    plain_answers: list[bool] = []
+    real_render = lrm.api.routes._render
+    real_plain = RepeatedReports._answer_plain
+
+    async def recording(request: Any, *args: Any, **kwargs: Any) -> Any:
+        response = await real_render(request, *args, **kwargs)
+        handler_keys.append(getattr(request.state, STATE_KEY))
+        return response
+
+    async def watched(self: RepeatedReports, *args: Any) -> bool:
+        answered = await real_plain(self, *args)
+        plain_answers.append(answered)
+        return answered
+
+    monkeypatch.setattr(lrm.api.routes, "_render", recording)
+    monkeypatch.setattr(RepeatedReports, "_answer_plain", watched)
+    token = getattr(api, who)
+    headers = {"Authorization": f"Bearer {token}", **({"Accept": accept} if accept else {})}
+    path = f"/api/v1/reports/{kind}"
+
+    def get(query: dict[str, object]) -> httpx.Response:
+        return httpx.get(api.url + path, params=query, headers=headers, timeout=10)
+
+    # The token is checked (by FastAPI: the query is not plain) and remembered.
+    assert get({**params, "first": "1"}).status_code == 200
+    plain_answers.clear()
+    plain = get(params)
+    assert plain_answers == [True]
+    plain_answers.clear()
+    handler_keys.clear()
+    handled = get({**params, "unused": "1"})
+    assert plain_answers == [False] and len(handler_keys) == 1
+    with api.engine.connect() as c:
+        principal = tokens.authenticate(c, token)
+    assert principal is not None
+    key = plain_report_key(path, urlencode(params).encode(), accept or "", principal)
+    assert key == handler_keys[0]
+    assert plain.status_code == handled.status_code == 200
+    assert plain.content == handled.content
+    assert ({k: v for k, v in plain.headers.items() if k not in ("date", "server")}
+            == {k: v for k, v in handled.headers.items() if k not in ("date", "server")})
 
 
 def _scope(headers: list[tuple[bytes, bytes]], *, method: str = "GET",

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from lrm.api.deps import Caller, Ctx, HttpError, Provider, forbidden
-from lrm.api.repeated_reports import STATE_KEY as REPORT_KEY_STATE
 from lrm.domain.bundles import parse_bundle_set, parse_entitlement
 from lrm.domain.errors import InputError
 from lrm.domain.report_rows import ReportReference
@@ -38,7 +37,11 @@ LOOP_BUILD_MAX_SUBJECT_DAYS = 100
 Rendered = tuple[bytes, str, dict[str, str]]  # body, media type, headers
 router = APIRouter(prefix="/api/v1")
 # Configuration Server DBIDs and item ids are positive 32-bit integers.
-DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+MAX_DBID = 2_147_483_647
+DbId = Annotated[int, Field(ge=1, le=MAX_DBID)]
+# Where the report handler leaves the ReportCache key of the report it answered with (for
+# `lrm.api.repeated_reports`).
+REPORT_KEY_STATE = "lrm_report_key"
 
 # ----------------------------------------------------------------------------- models
 
@@ -122,13 +125,16 @@ Format = Annotated[Literal["json", "csv"] | None, Query(
     alias="format", description="json (default) or csv; `Accept: text/csv` also gives CSV.")]
 
 
+def wants_csv(output: str | None, accept: str) -> bool:
+    """CSV: asked for by `format=csv`, or by the (first) `Accept` header without `format`."""
+    return output == "csv" or (output is None and "text/csv" in accept)
+
+
 async def _render(request: Request, ctx: Ctx, report_request: ReportRequest,
                   output: str | None) -> Response:
-    wants_csv = output == "csv" or (
-        output is None and "text/csv" in request.headers.get("accept", ""))
     # The request already carries the caller's scope (its tenants, or an authorised group),
     # so it is a safe cache key.
-    key = (report_request, wants_csv)
+    key = (report_request, wants_csv(output, request.headers.get("accept", "")))
     cached: Rendered | None = ctx.reports.remembered(key)
     if cached is None:
         cached = await build_on_loop(ctx, key)
@@ -216,9 +222,10 @@ def _rendered(report: Report, wants_csv: bool) -> Rendered:
             {"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def _request(kind: ReportKind, start: str, end: str, granularity: str, week_start: str,
-             items: list[int] | None, tenants: tuple[int, ...] = (),
-             group: int | None = None) -> ReportRequest:
+def report_request(kind: ReportKind, start: str, end: str, granularity: str, week_start: str,
+                   items: list[int] | None, tenants: tuple[int, ...] = (),
+                   group: int | None = None) -> ReportRequest:
+    """The request of validated parameters (the dates are parsed here: InputError)."""
     problems = []
     dates: list[date] = []
     for value, name in ((start, "from"), (end, "to")):
@@ -243,7 +250,14 @@ async def tenant_report(request: Request, ctx: Ctx, principal: Caller, start: Fr
                   granularity: GranularityQ = "day", week_start: WeekStart = "monday",
                   item: Items = None, output: Format = None) -> Response:
     """Peak usage per tenant and item, with the provisioned limit in force."""
-    wanted = list(tenant or [])
+    return await _render(request, ctx, tenant_request(principal, tenant, start, end,
+                                                      granularity, week_start, item), output)
+
+
+def tenant_request(principal: Principal, tenants: list[int] | None, start: str, end: str,
+                   granularity: str, week_start: str, items: list[int] | None) -> ReportRequest:
+    """The tenant report `principal` may have (HttpError 403, InputError: it may not)."""
+    wanted = list(tenants or [])
     refused = [t for t in wanted if not principal.may_see_tenant(t)]
     if refused:
         raise forbidden(f"tenant: this token may not see tenant(s) "
@@ -252,8 +266,8 @@ async def tenant_report(request: Request, ctx: Ctx, principal: Caller, start: Fr
         wanted = sorted(principal.tenant_ids)
         if not wanted:
             raise forbidden("this token is not allowed any tenant")
-    return await _render(request, ctx, _request("tenant", start, end, granularity, week_start,
-                                                item, tenants=tuple(wanted)), output)
+    return report_request("tenant", start, end, granularity, week_start, items,
+                          tenants=tuple(wanted))
 
 
 @router.get("/reports/system", summary="System report (provider only)",
@@ -262,8 +276,8 @@ async def system_report(request: Request, ctx: Ctx, principal: Provider, start: 
                   granularity: GranularityQ = "day", week_start: WeekStart = "monday",
                   item: Items = None, output: Format = None) -> Response:
     """Peak usage of the whole system (all tenants together), with the entitlement limit."""
-    return await _render(request, ctx, _request("system", start, end, granularity, week_start,
-                                                item), output)
+    return await _render(request, ctx, report_request("system", start, end, granularity,
+                                                      week_start, item), output)
 
 
 async def _group_report(kind: ReportKind, request: Request, ctx: Ctx, principal: Principal,
@@ -277,11 +291,11 @@ async def _group_report(kind: ReportKind, request: Request, ctx: Ctx, principal:
         raise InputError([f"group: {group} is not a known {kind}"], what="report request")
     if subject.tenant_id is None or not principal.may_see_tenant(subject.tenant_id):
         raise forbidden(f"group: this token may not see {kind} {group}")
-    return await _render(request, ctx, _request(kind, start, end, granularity, week_start, item,
-                                                group=group), output)
+    return await _render(request, ctx, report_request(kind, start, end, granularity, week_start,
+                                                      item, group=group), output)
 
 
-GroupQ = Annotated[int, Query(ge=1, le=2_147_483_647, description="Group DBID.")]
+GroupQ = Annotated[int, Query(ge=1, le=MAX_DBID, description="Group DBID.")]
 
 
 @router.get("/reports/agent-group", summary="Agent group report", responses=REPORT_RESPONSES,
