@@ -45,6 +45,7 @@ def create_report_app(settings: Settings, engine: sa.Engine, *, mode: Callable[[
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # uvicorn opens the port once this startup part is done.
         await warm_up(app, context)
+        context.expect_requests()
         refresher = asyncio.create_task(keep_fresh(context.refresh, context.active),
                                         name="report-api-refresh")
         try:

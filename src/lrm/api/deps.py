@@ -98,8 +98,15 @@ class ApiContext:
             return remembered.principal
 
     def active(self) -> bool:
-        """A request came within `TOKEN_CACHE_S`."""
+        """A request came within `TOKEN_CACHE_S` (or the port opened: `expect_requests`)."""
         return time.monotonic() - self._last_request < TOKEN_CACHE_S
+
+    def expect_requests(self) -> None:
+        """Count as active from now on: the report port is about to open, and the clients that
+        waited for it come at once. Their requests then find the data version the warm-up
+        read still fresh (`keep_fresh`), and need not wait for it to be read again."""
+        with self._lock:
+            self._last_request = time.monotonic()
 
     def refresh(self) -> None:
         """Re-read what requests keep in memory before it expires (see `keep_fresh`): the data

@@ -18,6 +18,7 @@ import asyncio
 import time
 from datetime import UTC, date, datetime
 
+import anyio.to_thread
 from starlette.types import ASGIApp, Message, Scope
 
 from lrm.api.deps import ApiContext
@@ -31,6 +32,7 @@ WARM_UP_TIMEOUT_S = 5.0
 # A report path: the request (without a token: a 401, no database work) goes through the
 # middleware, the router holding every report route, and the error handlers.
 _WARM_UP_PATH = "/api/v1/reports/tenant"
+_NOBODY = "lrm-warm-up-not-a-token"
 
 
 async def warm_up(app: ASGIApp, context: ApiContext) -> None:
@@ -79,6 +81,9 @@ async def _warm_up(app: ASGIApp, context: ApiContext) -> None:
         await context.reads.open_idle()
     # Also opens a pooled connection (for token checks).
     _, reference = await current_reference(context)
+    # The token check's query, made once (compiled, planned) with a token no one has: the
+    # first clients' tokens are checked while their requests wait.
+    await anyio.to_thread.run_sync(context.principal, _NOBODY)
     last = reference.last_complete_date
     if last is None or not reference.tenants:
         return
