@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from structlog.testing import capture_logs
 
+import lrm.api.deps
 import lrm.api.warm_up
 from lrm.api.app import EVENT_LOOP_CONNECTIONS, create_report_app
 from lrm.api.deps import ApiContext
@@ -64,9 +65,18 @@ def test_after_the_warm_up_the_first_report_reads_only_its_values(
     with lrm_engine.begin() as c:
         _, token = tokens.create_token(c, "provider", [], "warm-up test")
     loads = count_reference_loads(monkeypatch)
+    checked: list[str] = []
+    real_authenticate = lrm.api.deps.authenticate
+
+    def authenticate(connection: sa.Connection, token: str) -> object:
+        checked.append(token)
+        return real_authenticate(connection, token)
+
+    monkeypatch.setattr(lrm.api.deps, "authenticate", authenticate)
 
     async def scenario() -> tuple[int, int, int, bool, int]:
         await warm_up(app, context)
+        assert len(checked) == 1  # the token check's query, made once with no one's token
         connections = _event_loop_connections(lrm_engine)
         warm_report_cached = context.reports.remembered((WARM_REPORT, False)) is not None
         loads_by_warm_up = len(loads)
@@ -86,6 +96,18 @@ def test_after_the_warm_up_the_first_report_reads_only_its_values(
     assert warm_report_cached
     assert status == 200
     assert loads_in_all == 1  # the request found the reference in memory
+
+
+def test_the_port_opens_counting_as_active(app: FastAPI) -> None:
+    """Its first clients find the data version the warm-up read kept fresh (`keep_fresh`)."""
+    context = _context(app)
+    assert not context.active()
+
+    async def scenario() -> bool:
+        async with app.router.lifespan_context(app):
+            return context.active()
+
+    assert run_in_own_loop(scenario())
 
 
 def test_an_lrm_db_without_data_is_warmed_up_without_a_report(
