@@ -211,6 +211,31 @@ def test_a_plain_request_is_answered_without_fastapi_as_fastapi_answers_it(
             == {k: v for k, v in handled.headers.items() if k not in ("date", "server")})
 
 
+def test_a_plain_request_the_database_fails_is_answered_as_fastapi_answers_it(
+        api: Api) -> None:
+    """A real failure of the database while a plain request is built (here the reference of a
+    new data version cannot be read: a table it reads is gone) is answered by FastAPI's
+    handlers — a 503 with its JSON body and Retry-After, as for any request — not a 500."""
+    nov = {"tenant": 101, "from": "2026-11-02", "to": "2026-11-29"}
+    assert _get(api, api.provider, {**MONTH, "first": 1}).status_code == 200  # token checked
+    with api.engine.begin() as c:
+        c.execute(sa.text("ALTER TABLE entitlement_line RENAME TO entitlement_line_away"))
+        c.execute(sa.insert(job_run).values(business_date=date(2026, 11, 13),
+                                            instance_id="lrm-b", epoch=2, trigger="manual",
+                                            status="succeeded"))
+    try:
+        time.sleep(1.2)  # the new data version is seen; its reference is not read yet
+        through_fastapi = _get(api, api.provider, {**nov, "unused": 1})
+        plain = _get(api, api.provider, nov)
+    finally:
+        with api.engine.begin() as c:
+            c.execute(sa.text("ALTER TABLE entitlement_line_away RENAME TO entitlement_line"))
+    assert plain.status_code == through_fastapi.status_code == 503
+    assert plain.headers["retry-after"] == through_fastapi.headers["retry-after"]
+    assert plain.json() == through_fastapi.json()
+    assert _get(api, api.provider, nov).status_code == 200  # and it recovers
+
+
 def _scope(headers: list[tuple[bytes, bytes]], *, method: str = "GET",
            path: str = "/api/v1/reports/system") -> dict[str, Any]:
     return {"type": "http", "method": method, "path": path, "query_string": b"from=x",

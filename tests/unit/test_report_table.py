@@ -14,6 +14,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lrm.domain import report_table
 from lrm.domain.calendar import business_day, local_ts, utc_offsets
 from lrm.domain.report_rows import (
     DailyLimits,
@@ -235,3 +236,24 @@ def test_an_empty_report_has_no_rows() -> None:
                         granularity="week", week_start="sunday", zone=ZoneInfo("UTC"),
                         subjects={}, item_names={}, limits=LimitTable.of({}))
     assert table.rows() == [] and table.json_rows() == b"[]"
+
+
+def test_only_ranges_of_up_to_a_year_keep_their_period_texts() -> None:
+    """The texts of a range's days are kept across reports for ranges of up to a year; longer
+    ones (up to ten years of days) are made each time, so that distinct long reports cannot
+    make the process hold hundreds of MB."""
+    def day_report(days: int) -> None:
+        day = np.arange(day_number(FIRST), day_number(FIRST) + days, dtype=np.int64)
+        ones = np.ones(days, dtype=np.int64)
+        daily_table(DailyColumns(ones * 101, ones, day, ones, np.full(days, NO_TIME)),
+                    level="tenant", granularity="day", week_start="monday",
+                    zone=ZoneInfo("UTC"), subjects=SUBJECTS, item_names=ITEM_NAMES,
+                    limits=LimitTable.of({}))
+
+    kept = report_table._kept_period_columns
+    kept.cache_clear()
+    day_report(400)
+    assert kept.cache_info().currsize == 1
+    day_report(401)
+    day_report(3660)
+    assert kept.cache_info().currsize == 1

@@ -44,7 +44,6 @@ from lrm.api.cache import MAX_ENTRIES
 from lrm.api.deps import ApiContext, bearer_token
 from lrm.api.plain_reports import plain_report_key
 from lrm.api.routes import REPORT_KEY_STATE, Rendered, build_on_loop
-from lrm.domain.errors import LrmError
 from lrm.store.tokens import Principal
 
 REPORT_PATHS = frozenset({"/api/v1/reports/tenant", "/api/v1/reports/system",
@@ -114,7 +113,10 @@ class RepeatedReports:
         if rendered is None:
             try:
                 rendered = await build_on_loop(self.context, report_key)
-            except LrmError:  # refused or failed: FastAPI answers, as it always did
+            except Exception:
+                # Any refusal or failure (a 422; a database error, raised by the driver or as
+                # DatabaseError): FastAPI handles the request from the start, and its handlers
+                # answer it as they always did.
                 return False
             if rendered is None:  # to be built in a thread: the handler does that
                 return False

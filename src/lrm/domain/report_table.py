@@ -311,7 +311,10 @@ def daily_table(values: DailyColumns, *, level: str, granularity: Granularity,
         subject, item, periods = values.subject[chosen], values.item[chosen], all_periods[chosen]
         day, value, peak_ts = values.day[chosen], values.value[chosen], values.peak_ts[chosen]
     period_days, period_index = _period_rank(periods, by_day)
-    period_texts, period_weekdays = _period_columns(tuple(period_days.tolist()), by_day)
+    days = tuple(period_days.tolist())
+    period_texts, period_weekdays = (_kept_period_columns(days, by_day)
+                                     if len(days) <= _KEPT_PERIODS
+                                     else _period_columns(days, by_day))
 
     timed = peak_ts != NO_TIME
     local = local_ts(zone, peak_ts[timed])
@@ -333,7 +336,6 @@ def daily_table(values: DailyColumns, *, level: str, granularity: Granularity,
         peak_value=value, **_limit_columns(limits.in_force(subject, item, day), value))
 
 
-@functools.lru_cache(maxsize=1024)
 def _period_columns(days: tuple[int, ...],
                     by_day: bool) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     """The texts of periods starting on `days` (`day_number`s): their first dates, and their
@@ -341,6 +343,11 @@ def _period_columns(days: tuple[int, ...],
     dates = [day_of(d) for d in days]
     return (tuple(d.isoformat() for d in dates),
             tuple(_WEEKDAY_NAMES[d.weekday()] if by_day else None for d in dates))
+
+
+# Kept for ranges of up to a year of days (a longer range's texts are made each time: kept,
+# 1,024 ranges of ten years would hold ~430 MB).
+_kept_period_columns = functools.lru_cache(maxsize=1024)(_period_columns)
 
 
 def detailed_table(series: MinuteColumns, *, level: str, zone: ZoneInfo,
