@@ -186,6 +186,10 @@ def test_backup_runs_no_job_at_the_scheduled_time(cluster: Cluster) -> None:
            "LRM_JOB__RECOMPUTE_DAYS": "0"}
     cluster.env.update(env)
     primary, backup = pair(cluster)
+    announced = f'"at": "{at.isoformat()}"'
+    poll(lambda: any("job.next_run" in line and announced in line
+                     for line in primary.log().splitlines()), 10,
+         f"the primary to announce its run at {at:%H:%M}")
     wait_s = (at - datetime.now(UTC)).total_seconds()
     poll(lambda: any(r.trigger == "schedule" for r in cluster.runs()), wait_s + 20,
          f"the scheduled run at {at:%H:%M}")

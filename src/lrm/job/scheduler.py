@@ -62,12 +62,17 @@ class PrimaryScheduler:
     async def _loop(self, epoch: int, stop: asyncio.Event, cancel: threading.Event) -> None:
         # When to look for missed or failed dates again (at once on promotion).
         catch_up_at: datetime | None = self.clock()
+        announced: datetime | None = None
         while not stop.is_set():
             now = self.clock()
             if catch_up_at is not None and now >= catch_up_at:
                 catch_up_at = self._retry_at(await self._catch_up(epoch, now, cancel), now)
             now = self.clock()
             next_job = next_run_at(now, self.at, self.zone)
+            if next_job != announced:  # on promotion, and after each nightly run
+                self.log.info("job.next_run", epoch=epoch, at=next_job.isoformat(),
+                              local=next_job.astimezone(self.zone).isoformat())
+                announced = next_job
             next_sample = next_sample_mark(now)
             wake_at = min(next_job, next_sample, *(t for t in [catch_up_at] if t))
             with contextlib.suppress(TimeoutError):
