@@ -18,7 +18,8 @@ import lrm.api.routes
 from lrm.api.cache import ReportCache
 from lrm.api.deps import ApiContext
 from lrm.api.plain_reports import plain_report_key
-from lrm.api.repeated_reports import MAX_KEY_BYTES, STATE_KEY, RepeatedReports, _key
+from lrm.api.repeated_reports import MAX_KEY_BYTES, RepeatedReports, _key
+from lrm.api.routes import REPORT_KEY_STATE
 from lrm.domain.items import build_catalogue
 from lrm.settings import load_settings
 from lrm.store import tokens
@@ -174,7 +175,7 @@ def test_a_plain_request_is_answered_without_fastapi_as_fastapi_answers_it(
 
     async def recording(request: Any, *args: Any, **kwargs: Any) -> Any:
         response = await real_render(request, *args, **kwargs)
-        handler_keys.append(getattr(request.state, STATE_KEY))
+        handler_keys.append(getattr(request.state, REPORT_KEY_STATE))
         return response
 
     async def watched(self: RepeatedReports, *args: Any) -> bool:
@@ -286,7 +287,7 @@ def test_an_answer_is_remembered_only_if_built_under_the_version_current_when_it
             context.reports.put("report", (body, "application/json", {}), older)
             context.reports.put("report", (b"built by another request", "application/json",
                                            {}), current)
-        scope.setdefault("state", {})[STATE_KEY] = "report"
+        scope.setdefault("state", {})[REPORT_KEY_STATE] = "report"
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})

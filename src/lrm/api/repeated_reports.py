@@ -48,8 +48,6 @@ from lrm.store.tokens import Principal
 
 REPORT_PATHS = frozenset({"/api/v1/reports/tenant", "/api/v1/reports/system",
                           "/api/v1/reports/agent-group", "/api/v1/reports/place-group"})
-# Where the report handler leaves the ReportCache key of the report it answered with.
-STATE_KEY = REPORT_KEY_STATE
 # Queries and Accept headers longer than this are not remembered (they are keys held here).
 MAX_KEY_BYTES = 2048
 _Key = tuple[str, str, bytes, tuple[bytes, ...]]  # token, path, query string, Accept values
@@ -144,7 +142,7 @@ class RepeatedReports:
             await send(message)
 
         await self.app(scope, receive, watching)
-        report_key = scope.get("state", {}).get(STATE_KEY)
+        report_key = scope.get("state", {}).get(REPORT_KEY_STATE)
         if headers is None or in_parts or report_key is None or sent_body is None:
             return
         self._remember(key, tag, headers, report_key, sent_body)

@@ -115,14 +115,18 @@ class ReportTable:
         """True at the first row of each (subject, item) run."""
         return run_starts((self.subject_index.astype(np.int64) << 32) | self.item_id)
 
+    def _run_pairs(self, starts: Bool) -> zip[tuple[int, int]]:
+        """(subject index, item) of each (subject, item) run of rows."""
+        firsts = np.flatnonzero(starts)
+        return zip(self.subject_index[firsts].tolist(), self.item_id[firsts].tolist(),
+                   strict=True)
+
     def _heads(self, starts: Bool) -> list[dict[str, object]]:
         """The leading columns (subject and item) of each (subject, item) run of rows."""
-        firsts = np.flatnonzero(starts)
         subject_columns = [_subject_columns(s, self.level) for s in self.subjects]
         return [{**subject_columns[s], "item_id": item,
                  "item_name": self.item_names.get(item, str(item))}
-                for s, item in zip(self.subject_index[firsts].tolist(),
-                                   self.item_id[firsts].tolist(), strict=True)]
+                for s, item in self._run_pairs(starts)]
 
     @staticmethod
     def _runs(starts: Bool) -> Idx:
@@ -158,12 +162,10 @@ class ReportTable:
         if not len(self):
             return before + b"[]" + after
         starts = self._run_starts()
-        firsts = np.flatnonzero(starts)
         subject_parts = [_subject_fragment(self.level, subject) for subject in self.subjects]
         names = self.item_names
         heads = _objects([subject_parts[s] + _item_fragment(item, names.get(item))
-                          for s, item in zip(self.subject_index[firsts].tolist(),
-                                             self.item_id[firsts].tolist(), strict=True)])
+                          for s, item in self._run_pairs(starts)])
         if len(self.period_texts) <= _KEPT_PERIODS:
             periods = _period_fragments(tuple(self.period_texts), tuple(self.period_weekdays))
         else:
