@@ -14,10 +14,11 @@ Reading rules, chosen to be forgiving of a gateway's quirks but never silent:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Protocol, TypeGuard
+from typing import Any, Literal, Protocol, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -87,18 +88,27 @@ def _annex(person: object) -> Mapping[str, Any]:
 class Fields(Protocol):
     """The attribute values of a section's objects, one per object and in order. Everything the
     parsers read goes through this, so a compiled document (lrm.store.compiled_config keeps
-    the values as arrays) and a list of objects are parsed by the same code."""
+    the values as arrays) and a list of objects are parsed by the same code. Each method is
+    `[o.get(key) if o is a mapping else None for o in objects]`, or a form of it that the
+    parsers read the same way."""
 
     def __len__(self) -> int: ...
 
-    def values(self, key: str) -> Sequence[Any] | I64:
-        """`[o.get(key) if o is a mapping else None for o in objects]`; for an `INT_KEYS`
-        key, its integer column (`int_column` of those values) will do."""
+    def ints(self, key: str) -> Sequence[Any] | I64:
+        """An attribute the parsers read as integers: its `int_column` will do."""
         ...
 
-    def annex(self, key: str) -> Sequence[Any]:
+    def texts(self, key: str) -> Sequence[Any] | CodedValues:
+        """An attribute the parsers convert value by value: its `CodedValues` will do."""
+        ...
+
+    def int_lists(self, key: str) -> Sequence[Any] | IntLists:
+        """An attribute holding a list of integers: its `IntLists` will do."""
+        ...
+
+    def annex(self, key: str) -> Sequence[Any] | CodedValues:
         """`[userProperties.lrm.get(key) for o in objects]`, None where any level is missing or
-        not a mapping."""
+        not a mapping (or their `CodedValues`)."""
         ...
 
 
@@ -115,10 +125,74 @@ class ObjectFields:
     def values(self, key: str) -> list[Any]:
         return [o.get(key) if _is_mapping(o) else None for o in self.objects]
 
+    ints = texts = int_lists = values
+
     def annex(self, key: str) -> list[Any]:
         if self._annexes is None:
             self._annexes = list(map(_annex, self.objects))
         return [a.get(key) for a in self._annexes]
+
+
+@dataclass(frozen=True)
+class CodedValues:
+    """A column of JSON values as its distinct values (in order of first occurrence) and, per
+    object, the position of its value among them: how a compiled document keeps a text
+    attribute, so that a parser converts each distinct value once, not each object's."""
+
+    distinct: Sequence[Any]
+    codes: npt.NDArray[np.int32]
+
+    @classmethod
+    def of(cls, values: Sequence[Any]) -> CodedValues:
+        positions: dict[tuple[str, Any], int] = {}
+        distinct: list[Any] = []
+        codes = np.empty(len(values), dtype=np.int32)
+        for at, value in enumerate(values):
+            # Keyed by type too (True == 1 as dict keys); lists and mappings by their JSON.
+            key = ((type(value).__name__, value) if value is None or isinstance(
+                value, str | int | float) else ("json", json.dumps(value)))
+            found = positions.get(key)
+            if found is None:
+                found = positions[key] = len(distinct)
+                distinct.append(value)
+            codes[at] = found
+        return cls(distinct, codes)
+
+
+@dataclass(frozen=True)
+class IntLists:
+    """A column of integer lists (group members) as each object's length and the members of
+    all objects in a row, as `int_column` makes them (a value that is not a list: no members)."""
+
+    lengths: I64
+    flat: I64
+
+    @classmethod
+    def of(cls, values: Sequence[Any] | IntLists) -> IntLists:
+        if isinstance(values, IntLists):
+            return values
+        lists = [v if isinstance(v, list) else [] for v in values]
+        return cls(np.asarray([len(v) for v in lists], dtype=np.int64),
+                   _ints([m for v in lists for m in v]))
+
+
+def _converted(values: Sequence[Any] | CodedValues, convert: Callable[[Any], int],
+               dtype: type[np.signedinteger[Any]]) -> npt.NDArray[Any]:
+    """`[convert(v) for v in values]` as an array, converting each distinct text once."""
+    if isinstance(values, CodedValues):
+        table = np.asarray([convert(v) for v in values.distinct], dtype=dtype)
+        return table[values.codes] if table.size else np.zeros(0, dtype=dtype)
+    known: dict[str, int] = {}
+    out: list[int] = []
+    for value in values:
+        if type(value) is str:
+            found = known.get(value)
+            if found is None:
+                found = known[value] = convert(value)
+            out.append(found)
+        else:
+            out.append(convert(value))
+    return np.asarray(out, dtype=dtype)
 
 
 # Position-aligned parsers: column 0 is the DBID, one row per input object.
@@ -126,59 +200,42 @@ Columns = tuple[npt.NDArray[Any], ...]
 
 
 def _parse_tenants(fields: Fields, vocabulary: Vocabulary) -> Columns:
-    return (_ints(fields.values("DBID")),)
+    return (_ints(fields.ints("DBID")),)
 
 
 def _parse_switches(fields: Fields, vocabulary: Vocabulary) -> Columns:
-    codes = np.asarray([vocabulary.switch_types.code(t) if isinstance(t, str) else MISSING
-                        for t in fields.values("type")], dtype=np.int32)
-    return _ints(fields.values("DBID")), codes
+    codes = _converted(fields.texts("type"), lambda t: vocabulary.switch_types.code(t)
+                       if isinstance(t, str) else MISSING, np.int32)
+    return _ints(fields.ints("DBID")), codes
 
 
 def _parse_dns(fields: Fields, vocabulary: Vocabulary) -> Columns:
-    return (_ints(fields.values("DBID")), _ints(fields.values("tenantDBID")),
-            _ints(fields.values("switchDBID")))
+    return (_ints(fields.ints("DBID")), _ints(fields.ints("tenantDBID")),
+            _ints(fields.ints("switchDBID")))
 
 
 def _parse_places(fields: Fields, vocabulary: Vocabulary) -> Columns:
-    return (_ints(fields.values("DBID")), _ints(fields.values("tenantDBID")),
-            _ints(fields.values("state")) == 1)
+    return (_ints(fields.ints("DBID")), _ints(fields.ints("tenantDBID")),
+            _ints(fields.ints("state")) == 1)
 
 
 def _parse_persons(fields: Fields, vocabulary: Vocabulary) -> Columns:
-    media_cache: dict[Any, int] = {}
-    desktop_cache: dict[str, int] = {}
-    media: list[int] = []
-    desktops: list[int] = []
-    for m in fields.annex("media"):
-        key = tuple(m) if isinstance(m, list) else m
-        if isinstance(key, str | tuple):
-            if key not in media_cache:
-                media_cache[key] = vocabulary.media_mask(m)
-            media.append(media_cache[key])
-        else:
-            media.append(0)
-    for d in fields.annex("desktop"):
-        if isinstance(d, str):
-            if d not in desktop_cache:
-                desktop_cache[d] = vocabulary.desktops.code(d)
-            desktops.append(desktop_cache[d])
-        else:
-            desktops.append(MISSING)
-    enabled = (_ints(fields.values("isAgent")) == 2) & (_ints(fields.values("state")) == 1)
-    return (_ints(fields.values("DBID")), _ints(fields.values("tenantDBID")), i64(media),
-            np.asarray(desktops, dtype=np.int32), enabled)
+    media = _converted(fields.annex("media"), lambda m: vocabulary.media_mask(m)
+                       if isinstance(m, str | list) else 0, np.int64)
+    desktops = _converted(fields.annex("desktop"), lambda d: vocabulary.desktops.code(d)
+                          if isinstance(d, str) else MISSING, np.int32)
+    enabled = (_ints(fields.ints("isAgent")) == 2) & (_ints(fields.ints("state")) == 1)
+    return (_ints(fields.ints("DBID")), _ints(fields.ints("tenantDBID")), media, desktops,
+            enabled)
 
 
 def _parse_groups(fields: Fields, vocabulary: Vocabulary) -> Columns:
     """DBID, tenant, and per group the slice [lo, hi) of its members in a flat member column
     (returned as columns 2 and 3, with the flat members as column 4 — not position-aligned)."""
-    member_lists = [m if isinstance(m, list) else [] for m in fields.values("members")]
-    lengths = np.asarray([len(m) for m in member_lists], dtype=np.int64)
-    hi = np.cumsum(lengths)
-    members = _ints([v for m in member_lists for v in m])
-    return (_ints(fields.values("DBID")), _ints(fields.values("tenantDBID")), hi - lengths, hi,
-            members)
+    members = IntLists.of(fields.int_lists("members"))
+    hi = np.cumsum(members.lengths)
+    return (_ints(fields.ints("DBID")), _ints(fields.ints("tenantDBID")),
+            hi - members.lengths, hi, members.flat)
 
 
 _PARSERS = {
@@ -211,8 +268,10 @@ class _Table:
 def _finish(section: str, raw: Columns) -> _Table:
     ids = raw[0]
     valid = (ids > 0) & (ids <= MAX_DBID)
-    rows = np.flatnonzero(valid)
-    if rows.size:
+    rows: Idx | slice
+    if bool(valid.all()) and bool(np.all(ids[1:] > ids[:-1])):
+        rows = slice(None)  # valid, distinct and sorted already (the usual document): as is
+    elif (rows := np.flatnonzero(valid)).size:
         # Stable: of equal ids the later object (the larger row) comes last. Timsort, as
         # documents mostly list objects by DBID already.
         order = np.argsort(ids[rows], kind="stable")
@@ -498,18 +557,29 @@ def build_config_history(samples: Iterable[tuple[int, Mapping[str, Any]]],
 SECTIONS: tuple[str, ...] = tuple(_SECTIONS)
 
 
+Kind = Literal["ints", "texts", "int_lists"]
+
+
 class _KeyRecorder:
-    """A `Fields` of no objects that records which attributes a parser reads."""
+    """A `Fields` of no objects that records which attributes a parser reads, and how."""
 
     def __init__(self) -> None:
-        self.keys: list[str] = []
+        self.keys: dict[str, Kind] = {}
         self.annex_keys: list[str] = []
 
     def __len__(self) -> int:
         return 0
 
-    def values(self, key: str) -> list[Any]:
-        self.keys.append(key)
+    def ints(self, key: str) -> list[Any]:
+        self.keys.setdefault(key, "ints")
+        return []
+
+    def texts(self, key: str) -> list[Any]:
+        self.keys.setdefault(key, "texts")
+        return []
+
+    def int_lists(self, key: str) -> list[Any]:
+        self.keys.setdefault(key, "int_lists")
         return []
 
     def annex(self, key: str) -> list[Any]:
@@ -517,27 +587,25 @@ class _KeyRecorder:
         return []
 
 
-def _read_keys() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
-    """The attributes (and `userProperties.lrm` attributes) each section's parser reads, found
-    by running it, so that the store's columnar reader can never miss one."""
-    keys: dict[str, tuple[str, ...]] = {}
+def _read_keys() -> tuple[dict[str, dict[str, Kind]], dict[str, tuple[str, ...]]]:
+    """The attributes (and `userProperties.lrm` attributes) each section's parser reads, and
+    through which `Fields` method, found by running it, so that the store's columnar reader can
+    never miss one."""
+    keys: dict[str, dict[str, Kind]] = {}
     annex: dict[str, tuple[str, ...]] = {}
     for section in SECTIONS:
         recorder = _KeyRecorder()
         _PARSERS[section](recorder, Vocabulary())
-        keys[section] = tuple(dict.fromkeys(recorder.keys))
+        keys[section] = recorder.keys
         annex[section] = tuple(dict.fromkeys(recorder.annex_keys))
     return keys, annex
 
 
 SECTION_KEYS, ANNEX_KEYS = _read_keys()
-# The attributes every parser reads only through `int_column` (so that column may stand for
-# the values themselves).
-INT_KEYS = frozenset({"DBID", "tenantDBID", "switchDBID", "isAgent", "state"})
 
 
 def int_column(values: Sequence[Any] | I64) -> I64:
-    """The integer column the parsers make of an `INT_KEYS` attribute's values."""
+    """The integer column the parsers make of an attribute read with `Fields.ints`."""
     return _ints(values)
 
 
@@ -573,36 +641,36 @@ def parse_section(section: str, fields: Fields, vocabulary: Vocabulary) -> RawSe
 def patch_section(base: RawSection, ops: Sequence[Keep | Sequence[Any]],
                   vocabulary: Vocabulary) -> RawSection:
     """The section made of `ops` in order: `Keep` ranges of `base` and lists of new objects.
-    Equal to parsing the edited object list afresh; only the new objects are parsed."""
-    parser = _PARSERS[base.section]
-    grouped = base.section in GROUP_SECTIONS
-    empty = parser(ObjectFields([]), vocabulary)  # the dtypes of every column
-    pieces: list[Columns] = [_group_lengths(empty) if grouped else empty]
+    Equal to parsing the edited object list afresh; only the new objects are parsed, all in
+    one call (an edit has hundreds of small lists)."""
+    added = [obj for op in ops if not isinstance(op, Keep) for obj in op]
+    new = _PARSERS[base.section](ObjectFields(added), vocabulary)
+    # The rows of the result as positions in [base rows; new rows].
+    n_base = int(base.columns[0].size)
+    starts, stops, next_new = [], [], n_base
     for op in ops:
         if isinstance(op, Keep):
-            cut = tuple(c[op.start:op.stop] for c in base.columns[:2 if grouped else None])
-            if grouped:
-                lo, hi = base.columns[2][op.start:op.stop], base.columns[3][op.start:op.stop]
-                _, pos = expand_ranges(lo, hi)
-                cut = (*cut, hi - lo, base.columns[4][pos])
-            pieces.append(cut)
+            starts.append(op.start)
+            stops.append(op.stop)
         else:
-            new = parser(ObjectFields(op), vocabulary)
-            pieces.append(_group_lengths(new) if grouped else new)
-    columns = tuple(np.concatenate([p[i] for p in pieces]) for i in range(len(empty)
-                                                                          - grouped))
-    if grouped:
-        dbid, tenant, lengths, members = columns
-        hi = np.cumsum(lengths)
-        columns = (dbid, tenant, hi - lengths, hi, members)
-    return RawSection(base.section, columns)
-
-
-def _group_lengths(raw: Columns) -> Columns:
-    """Group columns (DBID, tenant, lo, hi, members) as (DBID, tenant, lengths, members)."""
-    dbid, tenant, lo, hi, members = raw
-    _, pos = expand_ranges(lo, hi)
-    return dbid, tenant, hi - lo, members[pos]
+            starts.append(next_new)
+            next_new += len(op)
+            stops.append(next_new)
+    _, rows = expand_ranges(np.asarray(starts, dtype=np.intp), np.asarray(stops, dtype=np.intp))
+    if base.section not in GROUP_SECTIONS:
+        return RawSection(base.section, tuple(
+            np.concatenate([old, more])[rows] for old, more in zip(base.columns, new,
+                                                                   strict=True)))
+    (dbid, tenant, lo, hi, members), (new_dbid, new_tenant, new_lo, new_hi, new_members) = (
+        base.columns, new)
+    lo = np.concatenate([lo, new_lo + members.size])[rows]
+    hi = np.concatenate([hi, new_hi + members.size])[rows]
+    _, at = expand_ranges(lo, hi)
+    lengths = hi - lo
+    ends = np.cumsum(lengths)
+    return RawSection(base.section, (
+        np.concatenate([dbid, new_dbid])[rows], np.concatenate([tenant, new_tenant])[rows],
+        ends - lengths, ends, np.concatenate([members, new_members])[at]))
 
 
 class HistoryBuilder:

@@ -3,12 +3,17 @@
 A provider's document is large (half a million persons make a 160 MB JSON document) and the
 nightly job needs only a few attributes of each object. When a full document is stored, those
 attributes (`SECTION_KEYS`, `ANNEX_KEYS`) are written beside it as named arrays: integer
-attributes as the `int_column` the parsers would make, the others (switch types, media,
-desktops, group members) as their JSON text. The layout is a JSON header (name, dtype, length,
-offset of each array) followed by the arrays' bytes, so that reading is `np.frombuffer` views
-(no copy, no checksum pass as `.npz` would make). Reading it back is a few array loads instead of
-parsing the JSON, and it does not depend on the vocabulary: the parsers run on it as on the
-objects (`CompiledFields` is a `Fields`), so the result is the same by construction.
+attributes as the `int_column` the parsers would make, group members as their `IntLists` (a
+length per group and one column of every member), the others (switch types, media, desktops)
+as their `CodedValues` (the JSON of the distinct values and a code per object: a parser
+converts each distinct value once, not half a million times). Format 1, still read, kept
+those other attributes as the JSON of every object's value.
+
+The layout is a JSON header (name, dtype, length, offset of each array) followed by the
+arrays' bytes, so that reading is `np.frombuffer` views (no copy, no checksum pass as `.npz`
+would make). Reading it back is a few array loads instead of parsing the JSON, and it does not
+depend on the vocabulary: the parsers run on it as on the objects (`CompiledFields` is a
+`Fields`), so the result is the same by construction.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ import numpy.typing as npt
 
 from lrm.domain.config import (
     ANNEX_KEYS,
-    INT_KEYS,
     SECTION_KEYS,
     SECTIONS,
+    CodedValues,
+    IntLists,
     ObjectFields,
     RawSection,
     document_sections,
@@ -35,7 +41,10 @@ from lrm.domain.vocabulary import Vocabulary
 
 _SIZE = ":size"
 _MAGIC = b"LRMCFG\0"
-_FORMAT = 1
+_DISTINCT = ":distinct"
+_FLAT = ":flat"
+_FORMAT = 2
+_READABLE = (1, 2)
 
 
 def compile_document(document: Mapping[str, Any]) -> bytes:
@@ -44,17 +53,32 @@ def compile_document(document: Mapping[str, Any]) -> bytes:
     for section, objects in document_sections(document).items():
         fields = ObjectFields(objects)
         arrays[section + _SIZE] = np.array([len(objects)], dtype=np.int64)
-        for key in SECTION_KEYS[section]:
-            arrays[f"{section}.{key}"] = _encode(fields.values(key), key in INT_KEYS)
+        for key, kind in SECTION_KEYS[section].items():
+            name = f"{section}.{key}"
+            if kind == "ints":
+                arrays[name] = int_column(fields.values(key))
+            elif kind == "int_lists":
+                lists = IntLists.of(fields.values(key))
+                arrays[name], arrays[name + _FLAT] = lists.lengths, lists.flat
+            else:
+                _put_coded(arrays, name, fields.values(key))
         for key in ANNEX_KEYS[section]:
-            arrays[f"{section}~{key}"] = _encode(fields.annex(key), False)
+            _put_coded(arrays, f"{section}~{key}", fields.annex(key))
     return _pack(arrays)
+
+
+def _put_coded(arrays: dict[str, npt.NDArray[Any]], name: str, values: list[Any]) -> None:
+    coded = CodedValues.of(values)
+    arrays[name] = coded.codes
+    arrays[name + _DISTINCT] = np.frombuffer(
+        json.dumps(coded.distinct, separators=(",", ":")).encode(), dtype=np.uint8)
 
 
 def compiled_sections(blob: bytes, vocabulary: Vocabulary) -> dict[str, RawSection]:
     """Every section of a compiled document, parsed with `vocabulary`."""
-    arrays = _unpack(blob)
-    return {section: parse_section(section, CompiledFields(arrays, section), vocabulary)
+    version, arrays = _unpack(blob)
+    return {section: parse_section(section, CompiledFields(arrays, section, version),
+                                   vocabulary)
             for section in SECTIONS}
 
 
@@ -76,44 +100,53 @@ def _pack(arrays: Mapping[str, npt.NDArray[Any]]) -> bytes:
     return bytes(out)
 
 
-def _unpack(blob: bytes) -> dict[str, npt.NDArray[Any]]:
+def _unpack(blob: bytes) -> tuple[int, dict[str, npt.NDArray[Any]]]:
     if blob[:len(_MAGIC)] != _MAGIC:
         raise ValueError("not a compiled configuration document")
     size = int.from_bytes(blob[len(_MAGIC):len(_MAGIC) + 4], "little")
     head_end = len(_MAGIC) + 4 + size
     head = json.loads(blob[len(_MAGIC) + 4:head_end])
-    if head["format"] != _FORMAT:
-        raise ValueError(f"compiled configuration format {head['format']} is not {_FORMAT}")
+    version = head["format"]
+    if version not in _READABLE:
+        raise ValueError(f"compiled configuration format {version} is not one of {_READABLE}")
     body_start = head_end + (-head_end % 8)
-    return {entry["name"]: np.frombuffer(blob, dtype=np.dtype(entry["dtype"]),
+    return version, {entry["name"]: np.frombuffer(blob, dtype=np.dtype(entry["dtype"]),
                                          count=entry["count"],
                                          offset=body_start + entry["offset"])
             for entry in head["arrays"]}
 
 
-def _encode(values: Sequence[Any] | npt.NDArray[np.int64], ints: bool) -> npt.NDArray[Any]:
-    if ints:
-        return int_column(values)
-    assert not isinstance(values, np.ndarray)
-    return np.frombuffer(json.dumps(values, separators=(",", ":")).encode(), dtype=np.uint8)
-
-
 class CompiledFields:
     """`Fields` of one section of a compiled document."""
 
-    def __init__(self, arrays: Mapping[str, npt.NDArray[Any]], section: str) -> None:
+    def __init__(self, arrays: Mapping[str, npt.NDArray[Any]], section: str,
+                 version: int = _FORMAT) -> None:
         self.arrays = arrays
         self.section = section
+        self.version = version
 
     def __len__(self) -> int:
         return int(self.arrays[self.section + _SIZE][0])
 
-    def values(self, key: str) -> Sequence[Any] | npt.NDArray[np.int64]:
-        column = self.arrays[f"{self.section}.{key}"]
-        return column if key in INT_KEYS else _decode(column)
+    def ints(self, key: str) -> npt.NDArray[np.int64]:
+        return self.arrays[f"{self.section}.{key}"]
 
-    def annex(self, key: str) -> Sequence[Any]:
-        return _decode(self.arrays[f"{self.section}~{key}"])
+    def texts(self, key: str) -> Sequence[Any] | CodedValues:
+        return self._coded(f"{self.section}.{key}")
+
+    def int_lists(self, key: str) -> Sequence[Any] | IntLists:
+        name = f"{self.section}.{key}"
+        if self.version == 1:
+            return _decode(self.arrays[name])
+        return IntLists(self.arrays[name], self.arrays[name + _FLAT])
+
+    def annex(self, key: str) -> Sequence[Any] | CodedValues:
+        return self._coded(f"{self.section}~{key}")
+
+    def _coded(self, name: str) -> Sequence[Any] | CodedValues:
+        if self.version == 1:
+            return _decode(self.arrays[name])
+        return CodedValues(_decode(self.arrays[name + _DISTINCT]), self.arrays[name])
 
 
 def _decode(column: npt.NDArray[Any]) -> list[Any]:
