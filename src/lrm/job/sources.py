@@ -17,7 +17,7 @@ import numpy.typing as npt
 from lrm.domain.dedup import MergeResult, RawSessions, merge_copies, merge_parts
 from lrm.domain.errors import SourceError
 from lrm.settings import IconSection
-from lrm.sources.idb import IdbRead, IdbReader, guid_hashes, open_idb_reader
+from lrm.sources.idb import IdbRead, IdbReader, open_idb_reader
 
 
 @dataclass
@@ -123,12 +123,16 @@ def _partner_copies(members: list[tuple[IconSection, IdbRead | SourceError]],
     for icon, result in members:
         if isinstance(result, SourceError):
             continue
-        wanted = sorted({g for other, r in members if other is not icon
-                         and isinstance(r, IdbRead) for g in r.open_guids})
+        others = [r for other, r in members if other is not icon and isinstance(r, IdbRead)]
+        guids = [g for r in others for g in r.open_guids]
+        if not guids:
+            continue
+        hi = np.concatenate([r.open_keys[0] for r in others])
+        lo = np.concatenate([r.open_keys[1] for r in others])
         # Only the sessions this copy's window did not bring: usually none of the thousands
         # still open, so a whole day costs no lookup by GUID at all.
-        wanted = [g for g, brought in zip(wanted, _contains(result.rows, *guid_hashes(wanted)),
-                                          strict=True) if not brought]
+        missing = np.flatnonzero(~_contains(result.rows, hi, lo))
+        wanted = sorted({guids[i] for i in missing.tolist()})
         if not wanted:
             continue
         try:

@@ -54,7 +54,7 @@ SESSION_WINDOW = """
 # GUIDs of the rows without an end: the partner copy may have the end (an outage in this copy),
 # and that copy can lie outside the window (it ended before the day), so it is fetched by GUID.
 _PG_OPEN_GUIDS = """
-  SELECT loginsessionid FROM g_login_session
+  SELECT loginsessionid, decode(md5(loginsessionid), 'hex') FROM g_login_session
   WHERE terminated_ts IS NULL AND created_ts < {end}
 """
 
@@ -71,6 +71,11 @@ _ROW_DTYPE = np.dtype([("nfields", ">i2"), ("guid_len", ">i4"), ("guid_hi", ">i8
 class IdbRead:
     rows: RawSessions
     open_guids: list[str]
+    open_keys: tuple[Int64Array, Int64Array]  # the (hi, lo) key of each open GUID, in order
+
+    @classmethod
+    def hashing(cls, rows: RawSessions, open_guids: list[str]) -> IdbRead:
+        return cls(rows, open_guids, guid_hashes(open_guids))
 
 
 class IdbReader(Protocol):
@@ -107,9 +112,10 @@ class PostgresCopyReader:
         with self._connect() as (connection, guard):
             rows = self._copy(connection, guard, psycopg.sql.SQL(_PG_SELECT + where))
             guard.heard()
-            open_guids = [r[0] for r in connection.execute(
-                _PG_OPEN_GUIDS.format(end=int(window_end))).fetchall()]
-        return IdbRead(rows, open_guids)
+            # Hashed by the server as the rows' GUIDs are (tens of thousands: 0.3 s here).
+            found = connection.execute(_PG_OPEN_GUIDS.format(end=int(window_end))).fetchall()
+        return IdbRead(rows, [guid for guid, _ in found], _digest_halves(
+            b"".join(digest for _, digest in found)))
 
     def read_guids(self, guids: Sequence[str]) -> RawSessions:
         if not guids:
@@ -149,7 +155,11 @@ class PostgresCopyReader:
 def guid_hashes(guids: Sequence[str]) -> tuple[Int64Array, Int64Array]:
     """The (hi, lo) halves of the GUIDs' MD5 — the key both readers give each row (the
     PostgreSQL one computes it in the query, over the UTF-8 text)."""
-    digests = b"".join(hashlib.md5(g.encode(), usedforsecurity=False).digest() for g in guids)
+    return _digest_halves(b"".join(hashlib.md5(g.encode(), usedforsecurity=False).digest()
+                                   for g in guids))
+
+
+def _digest_halves(digests: bytes) -> tuple[Int64Array, Int64Array]:
     halves = np.frombuffer(digests, dtype=">i8").reshape(-1, 2).astype(np.int64)
     return halves[:, 0].copy(), halves[:, 1].copy()
 
@@ -184,7 +194,7 @@ class PortableReader:
             open_guids = [str(g) for g in connection.execute(
                 sa.select(c.loginsessionid).where(c.terminated_ts.is_(None),
                                                   c.created_ts < window_end)).scalars()]
-        return IdbRead(rows, open_guids)
+        return IdbRead.hashing(rows, open_guids)
 
     def read_guids(self, guids: Sequence[str]) -> RawSessions:
         if not guids:
