@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrm.domain.config import build_config_history
-from lrm.domain.count import DayResult, count_day
+from lrm.domain import count
+from lrm.domain.count import DayResult, LevelPart, LevelResult, count_day
 from lrm.domain.resolve import resolve_sessions
 from lrm.domain.sessions import SessionTable
 from lrm.domain.vocabulary import Vocabulary
@@ -66,6 +69,35 @@ def test_threaded_and_sequential_counts_are_identical(sc: Scenario) -> None:
         np.testing.assert_array_equal(a.levels[level].minute_peaks, b.levels[level].minute_peaks)
         np.testing.assert_array_equal(a.levels[level].daily_value, b.levels[level].daily_value)
         np.testing.assert_array_equal(a.levels[level].daily_minute, b.levels[level].daily_minute)
+
+
+@settings(max_examples=60)
+@given(scenarios(max_sessions=25), st.sampled_from([1, 2]))
+def test_parts_cover_each_level_in_order_before_its_result(sc: Scenario, workers: int) -> None:
+    """Counted in batches of a few rows, every level's parts come in subject order, cover its
+    subjects exactly, hold the very values of its result, and come before it; the result
+    still equals the oracle."""
+    events: list[LevelPart | LevelResult] = []
+    with patch.object(count, "_ROWS_PER_BATCH", 3):
+        result = count_day(sc.day, sc.sessions, sc.samples, sc.catalogue, sc.bundle_set,
+                           sc.windows, sc.now_ts, workers=workers, on_part=events.append,
+                           on_level=events.append)
+    assert_matches_oracle(sc, result)
+    for level, whole in result.levels.items():
+        mine = [e for e in events if e.level == level]
+        assert isinstance(mine[-1], LevelResult) and mine[-1] is whole
+        parts = mine[:-1]
+        assert all(isinstance(p, LevelPart) for p in parts)
+        lo = 0
+        for part in parts:
+            hi = lo + part.subject_ids.size
+            assert part.subject_ids.tolist() == whole.subject_ids[lo:hi].tolist()
+            assert part.item_ids.tolist() == whole.item_ids.tolist()
+            np.testing.assert_array_equal(part.minute_peaks, whole.minute_peaks[lo:hi])
+            np.testing.assert_array_equal(part.daily_value, whole.daily_value[lo:hi])
+            np.testing.assert_array_equal(part.daily_minute, whole.daily_minute[lo:hi])
+            lo = hi
+        assert lo == whole.subject_ids.size
 
 
 def _seat_item_rows(result: DayResult, level: str) -> dict[tuple[int, int], np.ndarray]:

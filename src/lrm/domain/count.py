@@ -19,9 +19,10 @@ groups (research lrm-domain.md §2.5: not supported for group reports).
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,7 +33,7 @@ from lrm.domain._arrays import I32, I64, Bool, dense_rank, i64, sorted_positions
 from lrm.domain.bundles import Bundle, BundleSet
 from lrm.domain.calendar import BusinessDay, excluded_minute_mask
 from lrm.domain.config import ConfigHistory, build_config_history
-from lrm.domain.daily import EnabledDaily, daily_peak, enabled_agents_daily
+from lrm.domain.daily import NO_MINUTE, EnabledDaily, daily_peak, enabled_agents_daily
 from lrm.domain.items import Catalogue
 from lrm.domain.peaks import Predicate, dense_level_minute_peaks, minute_peaks
 from lrm.domain.resolve import (
@@ -67,6 +68,23 @@ class LevelResult:
     daily_value: I32
     daily_minute: I32
     enabled: EnabledDaily
+
+
+@dataclass(frozen=True)
+class LevelPart:
+    """The results of some of a level's subjects (rows `subject_ids` of its arrays), handed
+    out as soon as they are counted: a level's subjects are counted in batches, and a caller
+    can store one batch while the next is counted."""
+
+    level: str
+    subject_ids: I64
+    item_ids: I64
+    minute_peaks: npt.NDArray[np.int32]
+    daily_value: I32
+    daily_minute: I32
+
+
+PartSink = Callable[[LevelPart], None]
 
 
 @dataclass(frozen=True)
@@ -150,13 +168,17 @@ class _Rows:
 
 def _level(level: str, day: BusinessDay, excluded: Bool, subject_ids: I64, subject: I64,
            data: _Rows, rows: I64 | None, item_ids: I64,
-           predicates: Sequence[Predicate], enabled: EnabledDaily) -> LevelResult:
+           predicates: Sequence[Predicate], enabled: EnabledDaily,
+           report: PartSink) -> LevelResult:
     n_subjects = int(subject_ids.size)
     peaks = np.zeros((n_subjects, len(predicates), day.minutes), dtype=np.int32)
+    value = np.zeros((n_subjects, len(predicates)), dtype=np.int32)
+    minute = np.full((n_subjects, len(predicates)), NO_MINUTE, dtype=np.int32)
     if rows is None:
         rows = np.arange(subject.size, dtype=np.int64)
     # Subjects are independent: count them in batches of about _ROWS_PER_BATCH rows, so that
-    # the temporary arrays stay small whatever the number of tenants or groups.
+    # the temporary arrays stay small whatever the number of tenants or groups, and each
+    # batch's results can be stored while the next is counted.
     per_subject = np.bincount(subject, minlength=n_subjects)
     first_row = np.concatenate([[0], np.cumsum(per_subject)])
     cuts = np.unique(np.searchsorted(first_row, np.arange(0, int(first_row[-1]),
@@ -179,13 +201,21 @@ def _level(level: str, day: BusinessDay, excluded: Bool, subject_ids: I64, subje
                 local, data.seat_index[batch], data.n_seats, data.start[batch],
                 data.end[batch], data.mask_code[batch], data.mask_values, hi - lo, predicates,
                 horizon=day.seconds)
+        if hi > lo:
+            value[lo:hi], minute[lo:hi] = daily_peak(peaks[lo:hi], excluded)
+            report(LevelPart(level, subject_ids[lo:hi], item_ids, peaks[lo:hi], value[lo:hi],
+                             minute[lo:hi]))
         lo = hi
-    return _result(level, excluded, subject_ids, item_ids, peaks, enabled)
+    return LevelResult(level=level, subject_ids=subject_ids, item_ids=item_ids,
+                       minute_peaks=peaks, daily_value=value, daily_minute=minute,
+                       enabled=enabled)
 
 
 def _result(level: str, excluded: Bool, subject_ids: I64, item_ids: I64,
-            peaks: npt.NDArray[np.int32], enabled: EnabledDaily) -> LevelResult:
+            peaks: npt.NDArray[np.int32], enabled: EnabledDaily,
+            report: PartSink) -> LevelResult:
     value, minute = daily_peak(peaks, excluded)
+    report(LevelPart(level, subject_ids, item_ids, peaks, value, minute))
     return LevelResult(level=level, subject_ids=subject_ids, item_ids=item_ids,
                        minute_peaks=peaks, daily_value=value, daily_minute=minute,
                        enabled=enabled)
@@ -225,13 +255,13 @@ class _SharedSeatTransitions:
 
 def _group_level(level: str, day: BusinessDay, excluded: Bool, history: ConfigHistory,
                  pairs: GroupPairs, data: _Rows, item_ids: I64,
-                 predicates: Sequence[Predicate]) -> LevelResult:
+                 predicates: Sequence[Predicate], report: PartSink) -> LevelResult:
     attr = "agent_group_ids" if level == "agent_group" else "place_group_ids"
     subject_ids = _subjects(history, day, attr, pairs.group)
     subject = sorted_positions(subject_ids, pairs.group).astype(np.int64)
     enabled = enabled_agents_daily(day, history, level, subject_ids)
     return _level(level, day, excluded, subject_ids, subject, data, pairs.segment, item_ids,
-                  predicates, enabled)
+                  predicates, enabled, report)
 
 
 def count_day(day: BusinessDay, sessions: SessionTable,
@@ -241,16 +271,18 @@ def count_day(day: BusinessDay, sessions: SessionTable,
               future_tolerance_s: int = DEFAULT_FUTURE_TOLERANCE_S,
               levels: Sequence[str] = LEVELS, progress: Progress | None = None,
               workers: int = 2,
-              on_level: Callable[[LevelResult], None] | None = None) -> DayResult:
+              on_level: Callable[[LevelResult], None] | None = None,
+              on_part: PartSink | None = None) -> DayResult:
     """Count one business day. `config_samples` are (taken_at epoch seconds, document) pairs
     covering the day (including the one in force at its start and at the earliest login of a
     session still active in it), or their history already built with the catalogue's
     vocabulary; `now_ts` is the time of the run (for `start_in_future`).
     `progress` is called with the name of each finished stage; `workers` threads compute the
-    levels (1: sequentially, in the calling thread); `on_level` is called with each level's
-    result as soon as it is ready (in the calling thread, in the order the levels finish — the
-    group levels are started first), so that a caller can store it while the other levels are
-    counted."""
+    levels (1: sequentially, in the calling thread). So that a caller can store results while
+    the rest is counted, `on_part` is called with each level's results as they are counted (a
+    level's subjects in one or more parts, in order, which together cover them), and
+    `on_level` with each level's whole result after its last part; both in the calling
+    thread, in the order things finish (the group levels are started first)."""
     unknown = sorted(set(levels) - set(LEVELS))
     if unknown:
         raise ValueError(f"unknown levels {unknown}")
@@ -285,45 +317,65 @@ def count_day(day: BusinessDay, sessions: SessionTable,
     shared = _SharedSeatTransitions(day, data, tenant)
     seat_predicates = predicates[: seat_items.size]
 
-    def tenant_or_system(level: str) -> LevelResult:
+    def tenant_or_system(level: str, report: PartSink) -> LevelResult:
         subject_ids = tenant_ids if level == "tenant" else i64([0])
         enabled = enabled_agents_daily(day, history, level, tenant_ids)
         if shared.usable:
             peaks = shared.peaks(level, int(subject_ids.size), predicates)
-            return _result(level, excluded, subject_ids, all_items, peaks, enabled)
+            return _result(level, excluded, subject_ids, all_items, peaks, enabled, report)
         subject = tenant if level == "tenant" else np.zeros_like(tenant)
         return _level(level, day, excluded, subject_ids, subject, data, None, all_items,
-                      predicates, enabled)
+                      predicates, enabled, report)
 
-    tasks: dict[str, Callable[[], LevelResult]] = {
-        "tenant": lambda: tenant_or_system("tenant"),
-        "system": lambda: tenant_or_system("system"),
-        "agent_group": lambda: _group_level(
+    tasks: dict[str, Callable[[PartSink], LevelResult]] = {
+        "tenant": lambda report: tenant_or_system("tenant", report),
+        "system": lambda report: tenant_or_system("system", report),
+        "agent_group": lambda report: _group_level(
             "agent_group", day, excluded, history, resolution.agent_groups, data, seat_items,
-            seat_predicates),
-        "place_group": lambda: _group_level(
+            seat_predicates, report),
+        "place_group": lambda report: _group_level(
             "place_group", day, excluded, history, resolution.place_groups, data, seat_items,
-            seat_predicates),
+            seat_predicates, report),
     }
     wanted = [level for level in _COUNT_ORDER if level in levels]
     done: dict[str, LevelResult] = {}
+
+    def finished(result: LevelResult) -> None:
+        done[result.level] = result
+        stage(result.level)
+        if on_level is not None:
+            on_level(result)
+
+    def ignore(_part: LevelPart) -> None:
+        """No caller wants parts."""
+
     if workers <= 1 or len(wanted) <= 1:
         for level in wanted:
-            done[level] = tasks[level]()
-            stage(level)
-            if on_level is not None:
-                on_level(done[level])
+            finished(tasks[level](on_part or ignore))
     else:
         # Levels are independent; numpy releases the GIL in its heavy loops, so threads use
-        # the cores. Results do not depend on scheduling; `on_level` sees each as it is done.
+        # the cores. Results do not depend on scheduling. The workers hand their parts and
+        # results to this thread, which passes them on as they come.
+        events: queue.Queue[LevelPart | LevelResult | BaseException] = queue.Queue()
+
+        def work(level: str) -> None:
+            try:
+                events.put(tasks[level](events.put if on_part is not None else ignore))
+            except BaseException as exc:  # re-raised in the calling thread
+                events.put(exc)
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(tasks[level]): level for level in wanted}
-            for future in as_completed(futures):
-                level = futures[future]
-                done[level] = future.result()
-                stage(level)
-                if on_level is not None:
-                    on_level(done[level])
+            for level in wanted:
+                pool.submit(work, level)
+            while len(done) < len(wanted):
+                event = events.get()
+                if isinstance(event, BaseException):
+                    raise event
+                if isinstance(event, LevelPart):
+                    assert on_part is not None
+                    on_part(event)
+                else:
+                    finished(event)
     results = {level: done[level] for level in LEVELS if level in done}
     counts = dict(resolution.counts)
     counts["config_objects_skipped"] = sum(

@@ -4,7 +4,7 @@
   count (pure core) → one transaction: replace the date's rows + fences + run status → purge.
 
 The three sources are read at the same time (each mostly waits on its server). The results are
-written in one transaction, level by level while the count goes on, and committed last: a
+written in one transaction, batch by batch while the count goes on, and committed last: a
 failed, cancelled or fenced run leaves the previous results of the date exactly as they were."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from lrm.domain.bundles import active_bundle_set
 from lrm.domain.calendar import BusinessDay, business_day
-from lrm.domain.count import DayResult, LevelResult, count_day, level_items
+from lrm.domain.count import DayResult, LevelPart, LevelResult, count_day, level_items
 from lrm.domain.daily import gvp_daily
 from lrm.domain.errors import LrmError, SourceError
 from lrm.domain.items import Catalogue, build_catalogue
@@ -251,9 +251,10 @@ class Pipeline:
                         summary.timings["config"] + time.monotonic() - started, 3)
                 # Not needed by the count: the documents as read, the IDB columns.
                 del loader, merged, rows
-            # One transaction replaces the date's results: each level is written as soon as
-            # it is counted (PostgreSQL parses and compresses it while the next levels are
-            # counted), the GVP rows last, then the fences and the run status; nothing is
+            # One transaction replaces the date's results: each batch of a level's subjects is
+            # written as soon as it is counted (PostgreSQL parses and compresses it while the
+            # next are counted), each level's enabled agents when the level is done, the GVP
+            # rows last, then the fences and the run status; nothing is
             # visible before the commit, and a failure leaves the previous results as they were.
             write_seconds = 0.0
             with self.engine.begin() as connection:
@@ -281,7 +282,8 @@ class Pipeline:
                         result = count_day(day, sessions, history, self.catalogue, bundle_set,
                                            self.settings.lrm.excluded_time, now_ts,
                                            future_tolerance_s=FUTURE_TOLERANCE_S,
-                                           on_level=lambda level: write(_level_blocks(level)))
+                                           on_part=lambda part: write([_flatten(part)]),
+                                           on_level=lambda level: write([_enabled(level)]))
                     clearing.result()
                 finally:
                     wait([clearing])  # before the transaction ends, whatever happened
@@ -418,26 +420,26 @@ def _timed(function: Callable[..., T], *args: Any) -> tuple[T, float]:
     return function(*args), time.monotonic() - started
 
 
-def _level_blocks(level: LevelResult) -> list[LevelResults]:
-    """A level's rows: its items (with per-minute series) and its enabled agents (item 100)."""
+def _enabled(level: LevelResult) -> LevelResults:
+    """A level's enabled agents (item 100): a daily value, no per-minute series."""
     enabled = level.enabled
-    return [_flatten(level), LevelResults(
+    return LevelResults(
         level=level.level, subject_ids=enabled.subject_ids.astype(np.int64),
         item_ids=np.full(enabled.subject_ids.size, ENABLED_AGENTS, dtype=np.int64),
         daily_value=enabled.value.astype(np.int64),
-        peak_minute=enabled.minute.astype(np.int64), minute_peaks=None)]
+        peak_minute=enabled.minute.astype(np.int64), minute_peaks=None)
 
 
-def _flatten(level: LevelResult) -> LevelResults:
+def _flatten(part: LevelPart) -> LevelResults:
     """(subjects × items × minutes) → one row per (subject, item)."""
-    n_subjects, n_items = level.daily_value.shape
+    n_subjects, n_items = part.daily_value.shape
     return LevelResults(
-        level=level.level,
-        subject_ids=np.repeat(level.subject_ids, n_items).astype(np.int64),
-        item_ids=np.tile(level.item_ids, n_subjects).astype(np.int64),
-        daily_value=level.daily_value.reshape(-1).astype(np.int64),
-        peak_minute=level.daily_minute.reshape(-1).astype(np.int64),
-        minute_peaks=level.minute_peaks.reshape(n_subjects * n_items, -1),
+        level=part.level,
+        subject_ids=np.repeat(part.subject_ids, n_items).astype(np.int64),
+        item_ids=np.tile(part.item_ids, n_subjects).astype(np.int64),
+        daily_value=part.daily_value.reshape(-1).astype(np.int64),
+        peak_minute=part.daily_minute.reshape(-1).astype(np.int64),
+        minute_peaks=part.minute_peaks.reshape(n_subjects * n_items, -1),
     )
 
 
