@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lrm.domain.config import build_config_history
 from lrm.domain import count
+from lrm.domain.config import build_config_history
 from lrm.domain.count import DayResult, LevelPart, LevelResult, count_day
 from lrm.domain.resolve import resolve_sessions
 from lrm.domain.sessions import SessionTable

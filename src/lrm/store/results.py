@@ -52,7 +52,7 @@ class DayWriter:
         self.day_start_ts = day_start_ts
         self.run_id = run_id
         self._replaced: set[tuple[str, int]] = set()
-        self._buffer: npt.NDArray[np.void] | None = None
+        self._minute_rows = MinuteRows(business_date, day_start_ts, run_id)
 
     def clear(self, items: Mapping[str, Iterable[int]]) -> None:
         """Delete the date's previous rows of these items, by level, now (a caller that knows
@@ -72,15 +72,6 @@ class DayWriter:
                     table.c.business_date == self.business_date, table.c.level == level,
                     table.c.item_id.in_(items)))
 
-    def _minute_buffer(self, block: LevelResults) -> npt.NDArray[np.void]:
-        """Room for one slice of the block's usage_minute rows (kept for the next block)."""
-        assert block.minute_peaks is not None
-        dtype = minute_row_dtype(block.level, block.minute_peaks.shape[1])
-        rows = min(_MINUTE_ROWS_PER_WRITE, len(block.subject_ids))
-        if self._buffer is None or self._buffer.dtype != dtype or self._buffer.size < rows:
-            self._buffer = np.empty(rows, dtype=dtype)
-        return self._buffer
-
     def write(self, block: LevelResults) -> None:
         self._delete(block.level, block.item_ids.tolist())
         if not len(block.subject_ids):
@@ -92,13 +83,10 @@ class DayWriter:
                 with cursor.copy("COPY usage_minute (business_date, level, subject_id, item_id, "
                                  "day_start, peaks, run_id) FROM STDIN (FORMAT binary)") as copy:
                     copy.write(_COPY_SIGNATURE)
-                    # In slices, so that PostgreSQL parses one while the next is encoded, all
-                    # in one buffer: fresh memory costs a page fault every 4 kB.
-                    out = self._minute_buffer(block)
+                    # In slices, so that PostgreSQL parses one while the next is encoded.
                     for lo in range(0, len(block.subject_ids), _MINUTE_ROWS_PER_WRITE):
-                        copy.write(encode_minute_rows(
-                            block, self.business_date, self.day_start_ts, self.run_id,
-                            rows=slice(lo, lo + _MINUTE_ROWS_PER_WRITE), out=out))
+                        copy.write(self._minute_rows.encode(
+                            block, slice(lo, lo + _MINUTE_ROWS_PER_WRITE)))
                     copy.write(_COPY_TRAILER)
             with cursor.copy("COPY usage_daily (level, subject_id, item_id, business_date, "
                              "peak_value, peak_time, run_id) FROM STDIN (FORMAT binary)") as copy:
@@ -125,31 +113,49 @@ def minute_row_dtype(level: str, n_minutes: int) -> np.dtype[np.void]:
     ])
 
 
-def encode_minute_rows(block: LevelResults, business_date: date, day_start_ts: int,
-                       run_id: int, rows: slice = _ALL,
-                       out: npt.NDArray[np.void] | None = None) -> memoryview:
-    """Binary COPY rows for usage_minute (of `rows` of the block), written into `out` (a
-    record array of `minute_row_dtype` with room for them) or a new one."""
-    assert block.minute_peaks is not None
-    peaks = block.minute_peaks[rows]
-    n_rows, n_minutes = peaks.shape
-    level = block.level.encode()
-    if out is None:
-        out = np.empty(n_rows, dtype=minute_row_dtype(block.level, n_minutes))
-    out = out[:n_rows]
-    out["nfields"] = 7
-    out["l_date"], out["date"] = 4, business_date.toordinal() - _PG_EPOCH_DAYS
-    out["l_level"], out["level"] = len(level), level
-    out["l_subject"], out["subject"] = 8, block.subject_ids[rows]
-    out["l_item"], out["item"] = 4, block.item_ids[rows]
-    out["l_start"], out["start"] = 8, (day_start_ts - _PG_EPOCH_S) * 1_000_000
-    out["l_peaks"] = 20 + 8 * n_minutes
-    out["ndim"], out["flags"], out["oid"] = 1, 0, _INT4_OID
-    out["dim"], out["lbound"] = n_minutes, 1
-    out["values"]["len"] = 4
-    out["values"]["v"] = peaks
-    out["l_run"], out["run"] = 8, run_id
-    return out.view(np.uint8).data
+class MinuteRows:
+    """Encodes slices of blocks as binary COPY rows for usage_minute into one record array,
+    reused from slice to slice: fresh memory costs a page fault every 4 kB, and the fields
+    that are the same in every row of a level (lengths, date, level, day start, run, the
+    array header and each element's length) are written only when the level changes."""
+
+    def __init__(self, business_date: date, day_start_ts: int, run_id: int) -> None:
+        self.business_date = business_date
+        self.day_start_ts = day_start_ts
+        self.run_id = run_id
+        self._rows: npt.NDArray[np.void] | None = None
+        self._filled_for: str | None = None  # the level whose constant fields _rows holds
+
+    def encode(self, block: LevelResults, rows: slice) -> memoryview:
+        assert block.minute_peaks is not None
+        peaks = block.minute_peaks[rows]
+        n_rows, n_minutes = peaks.shape
+        dtype = minute_row_dtype(block.level, n_minutes)
+        if self._rows is None or self._rows.dtype != dtype or self._rows.size < n_rows:
+            self._rows = np.empty(max(n_rows, min(_MINUTE_ROWS_PER_WRITE,
+                                                  len(block.subject_ids))), dtype=dtype)
+            self._filled_for = None
+        if self._filled_for != block.level:
+            self._fill_constants(self._rows, block.level, n_minutes)
+            self._filled_for = block.level
+        out = self._rows[:n_rows]
+        out["subject"] = block.subject_ids[rows]
+        out["item"] = block.item_ids[rows]
+        out["values"]["v"] = peaks
+        return out.view(np.uint8).data
+
+    def _fill_constants(self, out: npt.NDArray[np.void], level: str, n_minutes: int) -> None:
+        name = level.encode()
+        out["nfields"] = 7
+        out["l_date"], out["date"] = 4, self.business_date.toordinal() - _PG_EPOCH_DAYS
+        out["l_level"], out["level"] = len(name), name
+        out["l_subject"], out["l_item"] = 8, 4
+        out["l_start"], out["start"] = 8, (self.day_start_ts - _PG_EPOCH_S) * 1_000_000
+        out["l_peaks"] = 20 + 8 * n_minutes
+        out["ndim"], out["flags"], out["oid"] = 1, 0, _INT4_OID
+        out["dim"], out["lbound"] = n_minutes, 1
+        out["values"]["len"] = 4
+        out["l_run"], out["run"] = 8, self.run_id
 
 
 def encode_daily_rows(block: LevelResults, business_date: date, day_start_ts: int,
