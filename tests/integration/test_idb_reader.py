@@ -19,7 +19,7 @@ from lrm.domain.errors import SourceError
 from lrm.settings import load_settings
 from lrm.sim.model import SimParams
 from lrm.sim.run import run_simulation
-from lrm.sources.idb import IdbReader, PortableReader, PostgresCopyReader
+from lrm.sources.idb import IdbReader, PortableReader, PostgresCopyReader, guid_hashes
 from lrm.store.db import libpq_url
 from lrm.store.embedded import EmbeddedPostgres
 
@@ -27,8 +27,10 @@ TODAY = date(2026, 11, 20)
 
 
 def test_copy_and_portable_paths_agree(pg_server: EmbeddedPostgres, tmp_path: Path) -> None:
-    """Both readers return the same rows (sorted by GUID hash), the same open GUIDs, and the
-    same rows when asked by GUID."""
+    """Both readers return the same rows (sorted by GUID hash), the same open GUIDs and GUID
+    keys, and the same rows when asked by GUID; the PostgreSQL reader's packed read and its
+    per-row COPY (taken when the server refuses a packed read as too large) agree too, and an
+    empty window is an empty read."""
     run_simulation(SimParams(tenants=2, agents_per_tenant=6, days=2, seed=9, bad_rows=1),
                    tmp_path, today=TODAY, pg_admin_url=pg_server.url(),
                    db_prefix=f"idb_{uuid.uuid4().hex[:6]}_", gateway_port=0, gvp_ports=(0, 0))
@@ -46,8 +48,17 @@ def test_copy_and_portable_paths_agree(pg_server: EmbeddedPostgres, tmp_path: Pa
             "guid_hi", "guid_lo", "agent", "login", "place", "dn", "created", "terminated",
             "provider_tag")}
 
-    assert ordered(fast.rows) == ordered(portable.rows)
+    per_row = PostgresCopyReader(icon.name, icon.url, 60, packed=False).read(
+        day.start_ts, day.end_ts, day.end_ts + 86_400)
+    assert ordered(fast.rows) == ordered(portable.rows) == ordered(per_row.rows)
     assert sorted(fast.open_guids) == sorted(portable.open_guids)
+    for read in (fast, portable):
+        keys = dict(zip(read.open_guids, zip(*(k.tolist() for k in read.open_keys),
+                                             strict=True), strict=True))
+        assert keys == dict(zip(portable.open_guids, zip(*(k.tolist() for k in guid_hashes(
+            portable.open_guids)), strict=True), strict=True))
+    nothing = PostgresCopyReader(icon.name, icon.url, 60).read(0, 1, 2**31 - 1)
+    assert len(nothing.rows) == 0 and nothing.open_guids == []
     guids = fast.open_guids[:3]
     assert ordered(PostgresCopyReader(icon.name, icon.url, 60).read_guids(guids)) == ordered(
         PortableReader(icon.name, icon.url).read_guids(guids))
