@@ -5,6 +5,7 @@ error (no failover: the backup would refuse the same credentials)."""
 from __future__ import annotations
 
 import functools
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -114,6 +115,47 @@ class GvpClient:
 
 def parse_peak_report(body: bytes, *, server: str) -> PeakSeries:
     """Parse `<peak-report><peaks><peak time=… count=…/>…` into arrays."""
+    return _plain_peak_report(body, server) or _peak_report_tree(body, server)
+
+
+# The bins as a Reporting Server writes them: nothing between `<peaks …>` and `</peaks>` but
+# `<peak time="…" count="…"/>` elements, attributes in that order, in double quotes, no
+# entities. A day's report has 288 of them, and building them as a tree was a third of the
+# client's time (0.77 ms a report; a day asks for 603).
+_PEAKS_OPEN = re.compile(rb"<peaks(?:\s[^<>]*)?>")
+_PEAK = rb'<peak time="([0-9A-Za-z:.+\-]*)" count="([0-9]+)"\s*/>'
+_PLAIN_BINS = re.compile(rb"(?:\s*" + _PEAK + rb")*\s*")
+_BIN = re.compile(_PEAK)
+
+
+def _plain_peak_report(body: bytes, server: str) -> PeakSeries | None:
+    """The report, read without a tree when its bins are written plainly: the document
+    around them (the root, the manifest, the empty `<peaks>`) is still parsed and checked.
+    None when anything is otherwise, for `_peak_report_tree` to read or refuse."""
+    opened = _PEAKS_OPEN.search(body)
+    if opened is None or body[opened.end() - 2:opened.end()] == b"/>":
+        return None
+    closed = body.find(b"</peaks>", opened.end())
+    if closed < 0 or _PLAIN_BINS.fullmatch(body, opened.end(), closed) is None:
+        return None
+    try:
+        root = ET.fromstring(body[:opened.end()] + body[closed:])  # noqa: S314 - as below
+    except ET.ParseError:
+        return None
+    peaks = root.find("peaks")
+    if (root.tag != "peak-report" or peaks is None or len(peaks) or peaks.text
+            or sum(1 for _ in root.iter("peaks")) != 1):
+        return None  # the cut was not the report's one <peaks> (a comment, another element)
+    bins = _BIN.findall(body, opened.end(), closed)
+    try:
+        starts = [_epoch_of(t.decode()) for t, _ in bins]
+    except ValueError:
+        return None  # a time that is not one: the tree's error names the <peak>
+    return PeakSeries(np.array(starts, dtype=np.int64),
+                      np.array([int(c) for _, c in bins], dtype=np.int64), server)
+
+
+def _peak_report_tree(body: bytes, server: str) -> PeakSeries:
     try:
         root = ET.fromstring(body)  # noqa: S314 - the Reporting Server is a configured, trusted peer
     except ET.ParseError as exc:
