@@ -144,7 +144,11 @@ class CodedValues:
 
     @classmethod
     def of(cls, values: Sequence[Any]) -> CodedValues:
-        positions: dict[tuple[str, Any], int] = {}
+        positions: dict[Any, int] = {}
+        if set(map(type, values)) <= {str, type(None)}:  # the usual column: keys never collide
+            codes = np.fromiter((positions.setdefault(v, len(positions)) for v in values),
+                                dtype=np.int32, count=len(values))
+            return cls(list(positions), codes)
         distinct: list[Any] = []
         codes = np.empty(len(values), dtype=np.int32)
         for at, value in enumerate(values):
