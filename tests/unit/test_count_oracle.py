@@ -87,7 +87,7 @@ def test_parts_cover_each_level_in_order_before_its_result(sc: Scenario, workers
         mine = [e for e in events if e.level == level]
         assert isinstance(mine[-1], LevelResult) and mine[-1] is whole
         parts = mine[:-1]
-        assert all(isinstance(p, LevelPart) for p in parts)
+        assert all(type(p) is LevelPart for p in parts)
         lo = 0
         for part in parts:
             hi = lo + part.subject_ids.size

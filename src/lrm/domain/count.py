@@ -57,9 +57,11 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class LevelResult:
-    """Results of one level. `minute_peaks[s, i, m]` is subject s, item i, minute m;
-    `daily_value[s, i]` / `daily_minute[s, i]` the daily value and its minute (-1: none)."""
+class LevelPart:
+    """Results of a level's subjects `subject_ids`: `minute_peaks[s, i, m]` is subject s, item
+    i, minute m; `daily_value[s, i]` / `daily_minute[s, i]` the daily value and its minute (-1:
+    none). A level's subjects are counted in batches, and each batch's part is handed out as
+    soon as it is counted, so that a caller can store it while the next is counted."""
 
     level: str
     subject_ids: I64
@@ -67,21 +69,13 @@ class LevelResult:
     minute_peaks: npt.NDArray[np.int32]
     daily_value: I32
     daily_minute: I32
-    enabled: EnabledDaily
 
 
 @dataclass(frozen=True)
-class LevelPart:
-    """The results of some of a level's subjects (rows `subject_ids` of its arrays), handed
-    out as soon as they are counted: a level's subjects are counted in batches, and a caller
-    can store one batch while the next is counted."""
+class LevelResult(LevelPart):
+    """Results of one whole level (every subject), with its enabled agents."""
 
-    level: str
-    subject_ids: I64
-    item_ids: I64
-    minute_peaks: npt.NDArray[np.int32]
-    daily_value: I32
-    daily_minute: I32
+    enabled: EnabledDaily
 
 
 PartSink = Callable[[LevelPart], None]
@@ -371,11 +365,11 @@ def count_day(day: BusinessDay, sessions: SessionTable,
                 event = events.get()
                 if isinstance(event, BaseException):
                     raise event
-                if isinstance(event, LevelPart):
+                if isinstance(event, LevelResult):
+                    finished(event)
+                else:
                     assert on_part is not None
                     on_part(event)
-                else:
-                    finished(event)
     results = {level: done[level] for level in LEVELS if level in done}
     counts = dict(resolution.counts)
     counts["config_objects_skipped"] = sum(
