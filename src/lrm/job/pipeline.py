@@ -254,8 +254,8 @@ class Pipeline:
             # One transaction replaces the date's results: each batch of a level's subjects is
             # written as soon as it is counted (PostgreSQL parses and compresses it while the
             # next are counted), each level's enabled agents when the level is done, the GVP
-            # rows last, then the fences and the run status; nothing is
-            # visible before the commit, and a failure leaves the previous results as they were.
+            # rows last, then the fences and the run status; nothing is visible before the
+            # commit, and a failure leaves the previous results as they were.
             write_seconds = 0.0
             with self.engine.begin() as connection:
                 catalog.sync_catalogue(connection, self.catalogue)

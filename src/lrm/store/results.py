@@ -21,7 +21,6 @@ _INT4_OID = 23
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _COPY_TRAILER = b"\xff\xff"
 _MINUTE_ROWS_PER_WRITE = 2_000
-_ALL = slice(None)
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ class DayWriter:
                 copy.write(_COPY_TRAILER)
 
 
-def minute_row_dtype(level: str, n_minutes: int) -> np.dtype[np.void]:
+def _minute_row_dtype(level: str, n_minutes: int) -> np.dtype[np.void]:
     """One binary COPY row of usage_minute, as a fixed-width record: every row of a level has
     the same shape, so no Python object is made per row or per minute."""
     return np.dtype([
@@ -130,7 +129,7 @@ class MinuteRows:
         assert block.minute_peaks is not None
         peaks = block.minute_peaks[rows]
         n_rows, n_minutes = peaks.shape
-        dtype = minute_row_dtype(block.level, n_minutes)
+        dtype = _minute_row_dtype(block.level, n_minutes)
         if self._rows is None or self._rows.dtype != dtype or self._rows.size < n_rows:
             self._rows = np.empty(max(n_rows, min(_MINUTE_ROWS_PER_WRITE,
                                                   len(block.subject_ids))), dtype=dtype)
