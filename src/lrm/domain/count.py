@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -162,7 +163,7 @@ class _Rows:
 
 def _level(level: str, day: BusinessDay, excluded: Bool, subject_ids: I64, subject: I64,
            data: _Rows, rows: I64 | None, item_ids: I64,
-           predicates: Sequence[Predicate], enabled: EnabledDaily,
+           predicates: Sequence[Predicate], enabled: Callable[[], EnabledDaily],
            report: PartSink) -> LevelResult:
     n_subjects = int(subject_ids.size)
     peaks = np.zeros((n_subjects, len(predicates), day.minutes), dtype=np.int32)
@@ -200,19 +201,20 @@ def _level(level: str, day: BusinessDay, excluded: Bool, subject_ids: I64, subje
             report(LevelPart(level, subject_ids[lo:hi], item_ids, peaks[lo:hi], value[lo:hi],
                              minute[lo:hi]))
         lo = hi
+    # The enabled agents last: the first batch's part is out sooner.
     return LevelResult(level=level, subject_ids=subject_ids, item_ids=item_ids,
                        minute_peaks=peaks, daily_value=value, daily_minute=minute,
-                       enabled=enabled)
+                       enabled=enabled())
 
 
 def _result(level: str, excluded: Bool, subject_ids: I64, item_ids: I64,
-            peaks: npt.NDArray[np.int32], enabled: EnabledDaily,
+            peaks: npt.NDArray[np.int32], enabled: Callable[[], EnabledDaily],
             report: PartSink) -> LevelResult:
     value, minute = daily_peak(peaks, excluded)
     report(LevelPart(level, subject_ids, item_ids, peaks, value, minute))
     return LevelResult(level=level, subject_ids=subject_ids, item_ids=item_ids,
                        minute_peaks=peaks, daily_value=value, daily_minute=minute,
-                       enabled=enabled)
+                       enabled=enabled())
 
 
 class _SharedSeatTransitions:
@@ -253,9 +255,9 @@ def _group_level(level: str, day: BusinessDay, excluded: Bool, history: ConfigHi
     attr = "agent_group_ids" if level == "agent_group" else "place_group_ids"
     subject_ids = _subjects(history, day, attr, pairs.group)
     subject = sorted_positions(subject_ids, pairs.group).astype(np.int64)
-    enabled = enabled_agents_daily(day, history, level, subject_ids)
     return _level(level, day, excluded, subject_ids, subject, data, pairs.segment, item_ids,
-                  predicates, enabled, report)
+                  predicates, partial(enabled_agents_daily, day, history, level, subject_ids),
+                  report)
 
 
 def count_day(day: BusinessDay, sessions: SessionTable,
@@ -313,7 +315,7 @@ def count_day(day: BusinessDay, sessions: SessionTable,
 
     def tenant_or_system(level: str, report: PartSink) -> LevelResult:
         subject_ids = tenant_ids if level == "tenant" else i64([0])
-        enabled = enabled_agents_daily(day, history, level, tenant_ids)
+        enabled = partial(enabled_agents_daily, day, history, level, tenant_ids)
         if shared.usable:
             peaks = shared.peaks(level, int(subject_ids.size), predicates)
             return _result(level, excluded, subject_ids, all_items, peaks, enabled, report)
