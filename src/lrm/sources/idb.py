@@ -7,7 +7,8 @@ Two paths behind one interface:
   bit casts cost the IDB server more than the hash itself), read as two big-endian int8 halves.
   The server packs each row into 72 bytes and joins them into one `bytea` (`string_agg`): one
   protocol message for the read instead of one per row, which cost the client 0.28 s of CPU
-  (holding the GIL) and the server more than the packing, per 570 k rows. A `bytea` holds at
+  (holding the GIL) and the server more than the packing, per 570 k rows. The read is planned
+  without parallel workers, as the `COPY` was. A `bytea` holds at
   most 1 GB (about 14.9 million rows); a read the server refuses as too large is read again
   with `COPY (SELECT …) TO STDOUT (FORMAT binary)`, a message per row.
 - Any other SQLAlchemy dialect (Oracle, SQL Server): the same query in SQLAlchemy Core, fetched
@@ -162,6 +163,11 @@ class PostgresCopyReader:
                                  application_name="lrm-idb-reader") as connection, \
                     SilenceGuard(connection.fileno(), self.read_timeout_s) as guard:
                 connection.read_only = True
+                # Plan the packed read as its COPY is planned, without parallel workers: an
+                # aggregate may be parallel, and PostgreSQL then prefers a parallel scan of
+                # the whole table to an index on CREATED_TS (three processes reading, on an
+                # IDB that keeps months of sessions).
+                connection.execute("SET max_parallel_workers_per_gather = 0")
                 yield connection, guard
         except psycopg.Error as exc:
             if guard is not None and guard.tripped:
