@@ -7,10 +7,10 @@ Two paths behind one interface:
   bit casts cost the IDB server more than the hash itself), read as two big-endian int8 halves.
   The server packs each row into 72 bytes and joins them into one `bytea` (`string_agg`): one
   protocol message for the read instead of one per row, which cost the client 0.28 s of CPU
-  (holding the GIL) and the server more than the packing, per 570 k rows. The read is planned
-  without parallel workers, as the `COPY` was. A `bytea` holds at
-  most 1 GB (about 14.9 million rows); a read the server refuses as too large is read again
-  with `COPY (SELECT …) TO STDOUT (FORMAT binary)`, a message per row.
+  (holding the GIL) per 570 k rows; the server's CPU is about the same either way. The read is
+  planned without parallel workers, as the `COPY` was. A `bytea` holds at most 1 GB (about
+  14.9 million rows); a read the server refuses as too large is read again with
+  `COPY (SELECT …) TO STDOUT (FORMAT binary)`, a message per row.
 - Any other SQLAlchemy dialect (Oracle, SQL Server): the same query in SQLAlchemy Core, fetched
   in large batches from a server-side cursor, GUIDs hashed in Python. Portable, slower.
 Both return the same `RawSessions`.
@@ -95,7 +95,8 @@ class IdbRead:
     open_keys: tuple[Int64Array, Int64Array]  # the (hi, lo) key of each open GUID, in order
 
     @classmethod
-    def hashing(cls, rows: RawSessions, open_guids: list[str]) -> IdbRead:
+    def hashed_here(cls, rows: RawSessions, open_guids: list[str]) -> IdbRead:
+        """The read, with the open GUIDs' keys computed by the client (`guid_hashes`)."""
         return cls(rows, open_guids, guid_hashes(open_guids))
 
 
@@ -253,7 +254,7 @@ class PortableReader:
             open_guids = [str(g) for g in connection.execute(
                 sa.select(c.loginsessionid).where(c.terminated_ts.is_(None),
                                                   c.created_ts < window_end)).scalars()]
-        return IdbRead.hashing(rows, open_guids)
+        return IdbRead.hashed_here(rows, open_guids)
 
     def read_guids(self, guids: Sequence[str]) -> RawSessions:
         if not guids:
