@@ -115,7 +115,8 @@ class GvpClient:
 
 def parse_peak_report(body: bytes, *, server: str) -> PeakSeries:
     """Parse `<peak-report><peaks><peak time=… count=…/>…` into arrays."""
-    return _plain_peak_report(body, server) or _peak_report_tree(body, server)
+    plain = _plain_peak_report(body, server)
+    return plain if plain is not None else _peak_report_tree(body, server)
 
 
 # The bins as a Reporting Server writes them: nothing between `<peaks …>` and `</peaks>` but
