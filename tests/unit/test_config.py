@@ -12,9 +12,14 @@ from hypothesis import strategies as st
 from lrm.domain._arrays import i64
 from lrm.domain.config import (
     ConfigIndex,
+    Keep,
+    ObjectFields,
     build_config_history,
     build_config_index,
     changes_between,
+    document_sections,
+    parse_section,
+    patch_section,
 )
 from lrm.domain.vocabulary import Vocabulary
 from tests.strategies import changed, document, documents, person
@@ -130,3 +135,23 @@ def test_integers_beyond_64_bits_are_malformed_not_fatal() -> None:
     idx = build_config_index(doc, Vocabulary())
     assert idx.person_ids.tolist() == [1001, 1002]
     assert idx.person_enabled.tolist() == [True, False]
+
+
+@given(st.sampled_from(["tenants", "persons", "agent-groups"]), st.data())
+def test_an_edit_reads_as_the_edited_list_parsed_afresh(section: str, data: st.DataObject) -> None:
+    """`patch_section` equals parsing the edited object list: `Keep` ranges read as slices of
+    the base list (out of range or reversed ones too), new objects in their place."""
+    objects = document_sections(data.draw(documents()))[section]
+    vocabulary = Vocabulary(("chat", "email"))
+    base = parse_section(section, ObjectFields(objects), vocabulary)
+    bound = len(objects) + 2
+    ops = data.draw(st.lists(st.one_of(
+        st.builds(Keep, st.integers(-bound, bound), st.integers(-bound, bound)),
+        st.lists(st.sampled_from(objects or [{"DBID": 5}]), max_size=3)), max_size=5))
+    edited = [obj for op in ops for obj in (objects[op.start:op.stop] if isinstance(op, Keep)
+                                            else op)]
+    got = patch_section(base, ops, vocabulary)
+    # Parsed afresh with the same vocabulary (codes are given in order of first sight).
+    expected = parse_section(section, ObjectFields(edited), vocabulary)
+    for a, b in zip(got.columns, expected.columns, strict=True):
+        assert a.dtype == b.dtype and a.tolist() == b.tolist(), section

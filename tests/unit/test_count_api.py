@@ -9,10 +9,11 @@ import pytest
 
 from lrm.domain.bundles import Bundle, BundleSet
 from lrm.domain.calendar import business_day
-from lrm.domain.count import count_day
+from lrm.domain.count import LevelPart, count_day
 from lrm.domain.errors import InputError
 from lrm.domain.items import build_catalogue
 from lrm.domain.sessions import SessionTable
+from lrm.job.pipeline import _flatten
 from tests.strategies import document, local_ts, person, session_table
 
 DAY = business_day(date(2026, 11, 24), "Europe/Berlin")
@@ -76,3 +77,16 @@ def test_invalid_excluded_windows_are_input_errors() -> None:
         count_day(DAY, SessionTable.empty(), [], build_catalogue(), None, ["x", "1:00-2:00"],
                   DAY.end_ts)
     assert len(caught.value.problems) == 2
+
+
+def test_a_day_without_tenants_or_groups_hands_out_no_empty_parts() -> None:
+    """Levels without subjects hand out no parts (the system level always has one), and such
+    a level still flattens into rows for the writer: none."""
+    parts: list[LevelPart] = []
+    result = count_day(DAY, SessionTable.empty(), [(DAY.start_ts, document(tenants=()))],
+                       build_catalogue(), None, [], DAY.end_ts, on_part=parts.append)
+    assert result.levels["tenant"].subject_ids.size == 0
+    assert [p.level for p in parts] == ["system"]
+    rows = _flatten(result.levels["tenant"])
+    assert rows.subject_ids.size == 0 and rows.minute_peaks is not None
+    assert rows.minute_peaks.shape == (0, DAY.minutes)

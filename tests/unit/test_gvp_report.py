@@ -47,6 +47,14 @@ AROUND = {
     "unclosed": ("<peak-report><peaks>", "</peaks>"),
     "two": ("<peak-report><peaks>", "</peaks><peaks><peak time=\"x\" count=\"1\"/></peaks>"
             "</peak-report>"),
+    # Bins the tree never sees (hidden in markup that is not an element), before the real,
+    # empty <peaks>; and characters that `\s` would take for white space but XML refuses.
+    "in_comment": ("<peak-report><!--<peaks>", "</peaks>--><peaks/></peak-report>"),
+    "in_cdata": ("<peak-report><x><![CDATA[<peaks>", "</peaks>]]></x><peaks></peaks>"
+                 "</peak-report>"),
+    "in_instruction": ("<peak-report><?x <peaks>", "</peaks>?><peaks/></peak-report>"),
+    "form_feed": ("<peak-report><peaks>\x0c", "</peaks></peak-report>"),
+    "vertical_tab": ("<peak-report><peaks>", "\x0b</peaks></peak-report>"),
 }
 
 
@@ -87,6 +95,15 @@ def test_the_servers_own_reports_are_read_plainly() -> None:
     assert plain.bin_start.tolist() == [t for t, _ in peaks]
     assert plain.count.tolist() == [c for _, c in peaks]
     np.testing.assert_array_equal(parse_peak_report(body, server="rs").count, plain.count)
+
+
+@pytest.mark.parametrize("around", ["in_comment", "in_cdata", "in_instruction", "form_feed",
+                                    "vertical_tab"])
+def test_bins_outside_the_reports_elements_are_not_read_plainly(around: str) -> None:
+    head, tail = AROUND[around]
+    body = (head + BINS["plain"](stamp(0), 5) + tail).encode()
+    assert _plain_peak_report(body, "rs") is None
+    assert read(parse_peak_report, body) == read(_peak_report_tree, body)
 
 
 @pytest.mark.parametrize("body", [b"", b"<peak-report>", b"<peak-report><peaks>"

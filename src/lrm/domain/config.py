@@ -654,8 +654,9 @@ def patch_section(base: RawSection, ops: Sequence[Keep | Sequence[Any]],
     starts, stops, next_new = [], [], n_base
     for op in ops:
         if isinstance(op, Keep):
-            starts.append(op.start)
-            stops.append(op.stop)
+            kept = range(n_base)[op.start:op.stop]  # a slice's rows, as `base[start:stop]`
+            starts.append(kept.start)
+            stops.append(max(kept.start, kept.stop))
         else:
             starts.append(next_new)
             next_new += len(op)

@@ -211,7 +211,8 @@ def _result(level: str, excluded: Bool, subject_ids: I64, item_ids: I64,
             peaks: npt.NDArray[np.int32], enabled: Callable[[], EnabledDaily],
             report: PartSink) -> LevelResult:
     value, minute = daily_peak(peaks, excluded)
-    report(LevelPart(level, subject_ids, item_ids, peaks, value, minute))
+    if subject_ids.size:  # as `_level`: a part has subjects
+        report(LevelPart(level, subject_ids, item_ids, peaks, value, minute))
     return LevelResult(level=level, subject_ids=subject_ids, item_ids=item_ids,
                        minute_peaks=peaks, daily_value=value, daily_minute=minute,
                        enabled=enabled())

@@ -439,7 +439,8 @@ def _flatten(part: LevelPart) -> LevelResults:
         item_ids=np.tile(part.item_ids, n_subjects).astype(np.int64),
         daily_value=part.daily_value.reshape(-1).astype(np.int64),
         peak_minute=part.daily_minute.reshape(-1).astype(np.int64),
-        minute_peaks=part.minute_peaks.reshape(n_subjects * n_items, -1),
+        minute_peaks=part.minute_peaks.reshape(n_subjects * n_items,
+                                               part.minute_peaks.shape[-1]),
     )
 
 

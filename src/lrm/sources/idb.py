@@ -139,7 +139,8 @@ class PostgresCopyReader:
                 try:
                     rows = self._packed(connection, guard, psycopg.sql.SQL(_PG_PACKED + where))
                 except _TOO_LARGE:
-                    connection.rollback()
+                    connection.rollback()  # which undoes the SET, too
+                    _plan_serially(connection)
             if rows is None:
                 rows = self._copy(connection, guard, psycopg.sql.SQL(_PG_SELECT + where))
             guard.heard()
@@ -164,11 +165,7 @@ class PostgresCopyReader:
                                  application_name="lrm-idb-reader") as connection, \
                     SilenceGuard(connection.fileno(), self.read_timeout_s) as guard:
                 connection.read_only = True
-                # Plan the packed read as its COPY is planned, without parallel workers: an
-                # aggregate may be parallel, and PostgreSQL then prefers a parallel scan of
-                # the whole table to an index on CREATED_TS (three processes reading, on an
-                # IDB that keeps months of sessions).
-                connection.execute("SET max_parallel_workers_per_gather = 0")
+                _plan_serially(connection)
                 yield connection, guard
         except psycopg.Error as exc:
             if guard is not None and guard.tripped:
@@ -186,6 +183,14 @@ class PostgresCopyReader:
     def _packed(connection: psycopg.Connection[Any], guard: SilenceGuard,
                 select: psycopg.sql.Composable) -> RawSessions:
         return decode_packed(_copy_out(connection, guard, select))
+
+
+def _plan_serially(connection: psycopg.Connection[Any]) -> None:
+    """Plan the reads without parallel workers, as a `COPY` of the rows was planned: an
+    aggregate may be parallel, and PostgreSQL then prefers a parallel scan of the whole table
+    to the index on CREATED_TS (three processes reading an IDB that keeps months of sessions).
+    Set in the read's transaction: a rollback undoes it."""
+    connection.execute("SET max_parallel_workers_per_gather = 0")
 
 
 def _copy_out(connection: psycopg.Connection[Any], guard: SilenceGuard,
