@@ -272,40 +272,28 @@ class _Table:
 def _finish(section: str, raw: Columns) -> _Table:
     ids = raw[0]
     valid = (ids > 0) & (ids <= MAX_DBID)
-    rows: Idx | None = None  # None: every row, in order
-    if not (bool(valid.all()) and bool(np.all(ids[1:] > ids[:-1]))):
-        # Not valid, distinct and sorted already (as the usual document is).
-        rows = np.flatnonzero(valid)
-        if rows.size:
-            # Stable: of equal ids the later object (the larger row) comes last. Timsort, as
-            # documents mostly list objects by DBID already.
-            order = np.argsort(ids[rows], kind="stable")
-            sorted_ids = ids[rows[order]]
-            last = np.ones(sorted_ids.size, dtype=np.bool_)
-            last[:-1] = sorted_ids[1:] != sorted_ids[:-1]
-            rows = rows[order[last]]
-
-    def take(column: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        return _own(column) if rows is None else column[rows]
-
+    rows: Idx | slice
+    if bool(valid.all()) and bool(np.all(ids[1:] > ids[:-1])):
+        rows = slice(None)  # valid, distinct and sorted already (the usual document): as is
+    elif (rows := np.flatnonzero(valid)).size:
+        # Stable: of equal ids the later object (the larger row) comes last. Timsort, as
+        # documents mostly list objects by DBID already.
+        order = np.argsort(ids[rows], kind="stable")
+        sorted_ids = ids[rows[order]]
+        last = np.ones(sorted_ids.size, dtype=np.bool_)
+        last[:-1] = sorted_ids[1:] != sorted_ids[:-1]
+        rows = rows[order[last]]
     skipped = int(ids.size - valid.sum())
     if section in GROUP_SECTIONS:
-        lo, hi, members = take(raw[2]), take(raw[3]), raw[4]
-        owner_row, pos = expand_ranges(lo, hi)
+        lo, hi, members = raw[2], raw[3], raw[4]
+        owner_row, pos = expand_ranges(lo[rows], hi[rows])
         member = members[pos]
         ok = (member > 0) & (member <= MAX_DBID)
         skipped += int(members.size - np.count_nonzero(
             (members > 0) & (members <= MAX_DBID)))
-        kept = take(ids)
-        keys = unique((member[ok] << 32) | kept[owner_row[ok]])
-        return _Table(kept, (take(raw[1]), keys), skipped)
-    return _Table(take(ids), tuple(take(c) for c in raw[1:]), skipped)
-
-
-def _own(column: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """`column`, copied when it is a view (of a compiled document's bytes, which would stay in
-    memory as long as the table: tens of megabytes through the count)."""
-    return column if column.base is None else column.copy()
+        keys = unique((member[ok] << 32) | ids[rows][owner_row[ok]])
+        return _Table(ids[rows], (raw[1][rows], keys), skipped)
+    return _Table(ids[rows], tuple(c[rows] for c in raw[1:]), skipped)
 
 
 def changed_positions(previous: list[Any], objects: list[Any], block: int = 256) -> list[int]:
