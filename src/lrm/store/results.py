@@ -131,8 +131,7 @@ class MinuteRows:
         n_rows, n_minutes = peaks.shape
         dtype = _minute_row_dtype(block.level, n_minutes)
         if self._rows is None or self._rows.dtype != dtype or self._rows.size < n_rows:
-            self._rows = np.empty(max(n_rows, min(_MINUTE_ROWS_PER_WRITE,
-                                                  len(block.subject_ids))), dtype=dtype)
+            self._rows = np.empty(n_rows, dtype=dtype)
             self._filled_for = None
         if self._filled_for != block.level:
             self._fill_constants(self._rows, block.level, n_minutes)
