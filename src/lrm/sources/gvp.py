@@ -160,8 +160,8 @@ def _plain_bins(body: bytes) -> tuple[int, int] | None:
     markup but elements (and an XML declaration): no comment, CDATA, DOCTYPE or instruction
     that a `<peaks>` could hide in."""
     declared = _XML_DECLARATION.match(body)
-    rest = body[declared.end():] if declared else body
-    if b"<!" in rest or b"<?" in rest:
+    after = declared.end() if declared else 0
+    if body.find(b"<!", after) >= 0 or body.find(b"<?", after) >= 0:
         return None
     opened = _PEAKS_OPEN.search(body)
     if opened is None or body[opened.end() - 2:opened.end()] == b"/>":
