@@ -182,21 +182,10 @@ class IntLists:
 
 def _converted(values: Sequence[Any] | CodedValues, convert: Callable[[Any], int],
                dtype: type[np.signedinteger[Any]]) -> npt.NDArray[Any]:
-    """`[convert(v) for v in values]` as an array, converting each distinct text once."""
-    if isinstance(values, CodedValues):
-        table = np.asarray([convert(v) for v in values.distinct], dtype=dtype)
-        return table[values.codes] if table.size else np.zeros(0, dtype=dtype)
-    known: dict[str, int] = {}
-    out: list[int] = []
-    for value in values:
-        if type(value) is str:
-            found = known.get(value)
-            if found is None:
-                found = known[value] = convert(value)
-            out.append(found)
-        else:
-            out.append(convert(value))
-    return np.asarray(out, dtype=dtype)
+    """`[convert(v) for v in values]` as an array, converting each distinct value once."""
+    coded = values if isinstance(values, CodedValues) else CodedValues.of(values)
+    table = np.asarray([convert(v) for v in coded.distinct], dtype=dtype)
+    return table[coded.codes] if table.size else np.zeros(0, dtype=dtype)
 
 
 # Position-aligned parsers: column 0 is the DBID, one row per input object.
