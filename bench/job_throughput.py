@@ -243,8 +243,11 @@ def phase_serve(spec: dict[str, Any]) -> None:
 
 def phase_job(spec: dict[str, Any]) -> dict[str, Any]:
     """One `NightlyJob.run_dates([DAY])`, the way `lrm job run` does it."""
+    from lrm.allocator import limit_malloc_arenas
     from lrm.job.runner import NightlyJob
     from lrm.settings import load_settings
+
+    limit_malloc_arenas()  # as the `lrm` entry point does
 
     settings = load_settings(Path(spec["toml"]), environ=spec["env"])
     assert settings.lrm.database_url is not None

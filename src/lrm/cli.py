@@ -393,7 +393,10 @@ def token_list(config: ConfigOption = None) -> None:
 def main() -> None:
     """Entry point: run the app and turn lrm errors into messages and exit codes."""
 
+    from lrm.allocator import limit_malloc_arenas
     from lrm.store.db import database_errors
+
+    limit_malloc_arenas()  # before any thread starts: see lrm.allocator
 
     try:
         with database_errors():
