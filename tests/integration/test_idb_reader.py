@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,56 @@ def test_copy_and_portable_paths_agree(pg_server: EmbeddedPostgres, tmp_path: Pa
     guids = fast.open_guids[:3]
     assert ordered(PostgresCopyReader(icon.name, icon.url, 60).read_guids(guids)) == ordered(
         PortableReader(icon.name, icon.url).read_guids(guids))
+
+
+# (GUID, CREATED_TS, TERMINATED_TS, read for the window [10_000, 20_000) with future after
+# 100_000?)
+_WINDOW_CASES = [
+    ("ended-long-before", 1_000, 2_000, False),
+    ("ended-at-the-start", 5_000, 10_000, True),     # empty overlap, harmless to read
+    ("across-the-start", 5_000, 15_000, True),
+    ("across-the-window", 5_000, 30_000, True),
+    ("open-since-before", 5_000, None, True),
+    ("inside", 12_000, 13_000, True),
+    ("open-inside", 12_000, None, True),
+    ("zero-length-inside", 12_000, 12_000, True),
+    ("at-the-end", 20_000, 25_000, False),
+    ("after", 25_000, 26_000, False),
+    ("open-after", 50_000, None, False),
+    ("end-before-start-inside", 15_000, 14_000, True),
+    ("end-before-start-earlier", 5_000, 4_000, False),  # set aside in its own day's run
+    ("end-before-start-across", 12_000, 9_000, True),
+    ("far-future", 200_000, None, True),
+]
+
+
+@pytest.mark.parametrize("reader", [partial(PostgresCopyReader, read_timeout_s=60),
+                                    PortableReader], ids=["copy", "portable"])
+def test_the_window_reads_what_the_day_needs(reader: Callable[[str, str], IdbReader],
+                                             empty_db_url: str) -> None:
+    """Rows overlapping the window, open rows created before its end, rows created in it that
+    end before they start, and rows in the far future; not the history before the window
+    (through the IDB's indexes: see SESSION_WINDOW)."""
+    with psycopg.connect(libpq_url(empty_db_url), autocommit=True) as connection:
+        connection.execute(resources.files("lrm.sim").joinpath(
+            "sql", "idb_schema.sql").read_text(encoding="utf-8"))
+        connection.execute(resources.files("lrm.sim").joinpath(
+            "sql", "idb_indexes.sql").read_text(encoding="utf-8"))
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO g_login_session (loginsessionid, agentid, state, created, "
+                "created_ts, terminated_ts, providertag) "
+                "VALUES (%s, 1, 0, now(), %s, %s, 1)",
+                [(guid, created, terminated) for guid, created, terminated, _ in _WINDOW_CASES])
+    read = reader("icon-w", empty_db_url).read(10_000, 20_000, 100_000)
+    by_key = {key: guid for guid, key in zip(
+        (c[0] for c in _WINDOW_CASES),
+        zip(*(k.tolist() for k in guid_hashes([c[0] for c in _WINDOW_CASES])), strict=True),
+        strict=True)}
+    got = sorted(by_key[key] for key in zip(read.rows.guid_hi.tolist(),
+                                            read.rows.guid_lo.tolist(), strict=True))
+    assert got == sorted(guid for guid, *_, wanted in _WINDOW_CASES if wanted)
+    assert sorted(read.open_guids) == ["open-inside", "open-since-before"]
 
 
 @pytest.mark.parametrize("reader", [partial(PostgresCopyReader, read_timeout_s=60),

@@ -43,7 +43,11 @@ _CONNECT_TIMEOUT_S = 10
 _BATCH_ROWS = 50_000
 
 # Sessions overlapping [window_start, window_end), plus the bad rows the job must account for:
-# an end before the start, or a start absurdly far in the future.
+# an end before the start (in the window's run: the rows created in it) and a start absurdly
+# far in the future. Each arm is a range of the index on CREATED_TS or on TERMINATED_TS, so a
+# night's read does not walk every session the IDB has kept: "created before the window's end
+# and not ended before its start" alone is a scan of the whole history (2.37 s against 0.15 s
+# for the last day of an IDB holding 31 days, 14.3 M rows).
 _PG_SELECT = """
   SELECT decode(md5(loginsessionid), 'hex'),
          COALESCE(agentid, -1)::int8, COALESCE(loginid, -1)::int8,
@@ -63,8 +67,8 @@ _PG_PACKED = """
   FROM g_login_session
 """
 SESSION_WINDOW = """
-  WHERE (created_ts < {end} AND (terminated_ts IS NULL OR terminated_ts >= {start}
-                                 OR terminated_ts < created_ts))
+  WHERE (created_ts >= {start} AND created_ts < {end})
+     OR (created_ts < {start} AND (terminated_ts >= {start} OR terminated_ts IS NULL))
      OR created_ts > {future}
 """
 # GUIDs of the rows without an end: the partner copy may have the end (an outage in this copy),
@@ -105,8 +109,8 @@ class IdbReader(Protocol):
 
     def read(self, window_start: int, window_end: int, future_after: int) -> IdbRead:
         """Every session row overlapping [window_start, window_end) (epoch seconds), plus rows
-        ending before they start or starting after `future_after`; and the GUIDs of the rows
-        without an end."""
+        created in the window that end before they start and rows starting after
+        `future_after`; and the GUIDs of the rows without an end."""
         ...
 
     def read_guids(self, guids: Sequence[str]) -> RawSessions:
@@ -250,10 +254,10 @@ class PortableReader:
 
     def read(self, window_start: int, window_end: int, future_after: int) -> IdbRead:
         c = _G.c
-        rows = self._fetch(sa.or_(
-            sa.and_(c.created_ts < window_end, sa.or_(
-                c.terminated_ts.is_(None), c.terminated_ts >= window_start,
-                c.terminated_ts < c.created_ts)),
+        rows = self._fetch(sa.or_(  # the same rows as SESSION_WINDOW
+            sa.and_(c.created_ts >= window_start, c.created_ts < window_end),
+            sa.and_(c.created_ts < window_start, sa.or_(c.terminated_ts >= window_start,
+                                                        c.terminated_ts.is_(None))),
             c.created_ts > future_after))
         with self._connection() as connection:
             open_guids = [str(g) for g in connection.execute(
