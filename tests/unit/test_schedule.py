@@ -3,15 +3,21 @@ step-down deadline."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+import itertools
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lrm.domain.schedule import (
     LeaseTimings,
+    Upcoming,
     catch_up_dates,
     latest_due_date,
+    local_instant,
+    local_today,
     next_run_at,
     nightly_dates,
     sample_marks,
@@ -97,3 +103,41 @@ def test_lease_timings_are_validated() -> None:
     """renew_interval < renew_deadline < ttl is enforced."""
     with pytest.raises(ValueError, match="renew_interval_s < renew_deadline_s < ttl_s"):
         LeaseTimings(ttl_s=5, renew_interval_s=2, renew_deadline_s=6)
+
+
+def test_a_wake_up_just_before_the_run_time_does_not_lose_the_run() -> None:
+    """The loop's wait ends 1 µs before 02:00 (nothing due); by its next check it is after
+    02:00: tonight's run is due then, not moved to tomorrow."""
+    run = utc(2026, 1, 11, 1)
+    upcoming = Upcoming(utc(2026, 1, 10, 12), TWO, BERLIN)
+    assert upcoming.job == run
+    assert not upcoming.take_job(run - timedelta(microseconds=1))
+    assert upcoming.take_job(run + timedelta(microseconds=1))
+    assert upcoming.job == utc(2026, 1, 12, 1)
+    assert upcoming.take_sample(utc(2026, 1, 10, 12, 9, 59)) is None
+    assert upcoming.take_sample(utc(2026, 1, 10, 12, 10, 0, 5)) == utc(2026, 1, 10, 12, 10)
+    assert upcoming.sample == utc(2026, 1, 10, 12, 20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.integers(0, 400 * 86_400), gaps=st.lists(st.integers(0, 3 * 86_400), max_size=40),
+       hour=st.integers(0, 23), minute=st.sampled_from([0, 1, 30, 59]))
+def test_each_check_takes_the_run_and_the_mark_it_passed(start: int, gaps: list[int], hour: int,
+                                                         minute: int) -> None:
+    """Against brute force over every local day and every 10-minute mark (DST included):
+    a check takes the nightly run (and a sample mark) exactly when a scheduled instant lies
+    between the previous check (or the start) and it."""
+    at = time(hour, minute)
+    origin = utc(2026, 1, 1)
+    checks = [origin + timedelta(seconds=start)]
+    for gap in gaps:
+        checks.append(checks[-1] + timedelta(seconds=gap))
+    first_day = local_today(checks[0], BERLIN) - timedelta(days=1)
+    runs = [local_instant(first_day + timedelta(days=i), at, BERLIN)
+            for i in range((checks[-1] - checks[0]).days + 4)]
+    upcoming = Upcoming(checks[0], at, BERLIN)
+    for before, now in itertools.pairwise(checks):
+        assert upcoming.take_job(now) == any(before < r <= now for r in runs)
+        marks = range(int(before.timestamp()) // 600 + 1, int(now.timestamp()) // 600 + 1)
+        taken = upcoming.take_sample(now)
+        assert taken == (datetime.fromtimestamp(marks[0] * 600, UTC) if marks else None)

@@ -79,6 +79,34 @@ def next_sample_mark(now: datetime, every_minutes: int = 10) -> datetime:
     return datetime.fromtimestamp((int(now.timestamp()) // step + 1) * step, UTC)
 
 
+class Upcoming:
+    """The primary's next nightly run and next configuration sample, each kept until a check at
+    or after its instant takes it. Computing them afresh from the clock at every turn of the
+    loop loses one when the wait ends a moment before the instant (timers and the wall clock
+    disagree by a little) and the instant passes before the next computation: the next run is
+    then tomorrow's, and tonight's is never run."""
+
+    def __init__(self, now: datetime, at: time, zone: ZoneInfo) -> None:
+        self.at, self.zone = at, zone
+        self.job = next_run_at(now, at, zone)
+        self.sample = next_sample_mark(now)
+
+    def take_job(self, now: datetime) -> bool:
+        """Whether the nightly run is due at `now`; if so, the next one is the first after
+        `now` (a clock that jumped days ahead runs once: the catch-up finds the rest)."""
+        if now < self.job:
+            return False
+        self.job = next_run_at(now, self.at, self.zone)
+        return True
+
+    def take_sample(self, now: datetime) -> datetime | None:
+        """The sample mark due at `now`, if any; the next mark is then the first after `now`."""
+        if now < self.sample:
+            return None
+        mark, self.sample = self.sample, next_sample_mark(now)
+        return mark
+
+
 @dataclass(frozen=True)
 class LeaseTimings:
     ttl_s: float

@@ -17,10 +17,9 @@ from typing import Protocol
 
 from lrm.domain.errors import LockHeldError, LrmError
 from lrm.domain.schedule import (
+    Upcoming,
     catch_up_dates,
     latest_due_date,
-    next_run_at,
-    next_sample_mark,
     nightly_dates,
 )
 from lrm.observability import get_logger
@@ -61,29 +60,29 @@ class PrimaryScheduler:
 
     async def _loop(self, epoch: int, stop: asyncio.Event, cancel: threading.Event) -> None:
         # When to look for missed or failed dates again (at once on promotion).
-        catch_up_at: datetime | None = self.clock()
+        promoted = self.clock()
+        catch_up_at: datetime | None = promoted
+        upcoming = Upcoming(promoted, self.at, self.zone)
         announced: datetime | None = None
         while not stop.is_set():
             now = self.clock()
             if catch_up_at is not None and now >= catch_up_at:
                 catch_up_at = self._retry_at(await self._catch_up(epoch, now, cancel), now)
             now = self.clock()
-            next_job = next_run_at(now, self.at, self.zone)
-            if next_job != announced:  # on promotion, and after each nightly run
-                self.log.info("job.next_run", epoch=epoch, at=next_job.isoformat(),
-                              local=next_job.astimezone(self.zone).isoformat())
-                announced = next_job
-            next_sample = next_sample_mark(now)
-            wake_at = min(next_job, next_sample, *(t for t in [catch_up_at] if t))
+            if upcoming.job != announced:  # on promotion, and after each nightly run
+                self.log.info("job.next_run", epoch=epoch, at=upcoming.job.isoformat(),
+                              local=upcoming.job.astimezone(self.zone).isoformat())
+                announced = upcoming.job
+            wake_at = min(upcoming.job, upcoming.sample, *(t for t in [catch_up_at] if t))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(),
                                        timeout=max((wake_at - now).total_seconds(), 0.0))
             if stop.is_set():
                 return
             now = self.clock()
-            if now >= next_sample:
-                await self._sample(next_sample, epoch)
-            if now >= next_job:
+            if (mark := upcoming.take_sample(now)) is not None:
+                await self._sample(mark, epoch)
+            if upcoming.take_job(now):
                 due = latest_due_date(now, self.at, self.zone)
                 dates = nightly_dates(due, self.settings.job.recompute_days)
                 outcome = await self._run(dates, "schedule", epoch, cancel)
