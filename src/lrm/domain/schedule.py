@@ -67,14 +67,18 @@ def catch_up_dates(now: datetime, at: time, zone: ZoneInfo, catch_up_days: int,
     return [d for d in window if d not in succeeded]
 
 
-def sample_marks(start: datetime, end: datetime, every_minutes: int = 10) -> list[datetime]:
+SAMPLE_EVERY_MINUTES = 10
+
+
+def sample_marks(start: datetime, end: datetime,
+                 every_minutes: int = SAMPLE_EVERY_MINUTES) -> list[datetime]:
     """Configuration sample instants (:00, :10, … :50 UTC) in [start, end)."""
     step = every_minutes * 60
     first = -(-int(start.timestamp()) // step) * step
     return [datetime.fromtimestamp(t, UTC) for t in range(first, int(end.timestamp()), step)]
 
 
-def next_sample_mark(now: datetime, every_minutes: int = 10) -> datetime:
+def next_sample_mark(now: datetime, every_minutes: int = SAMPLE_EVERY_MINUTES) -> datetime:
     step = every_minutes * 60
     return datetime.fromtimestamp((int(now.timestamp()) // step + 1) * step, UTC)
 
@@ -100,11 +104,13 @@ class Upcoming:
         return True
 
     def take_sample(self, now: datetime) -> datetime | None:
-        """The sample mark due at `now`, if any; the next mark is then the first after `now`."""
+        """The mark to sample at `now`, if one is due: the latest mark at or before `now` (the
+        one nearest the configuration read now, when a long catch-up held the loop past
+        several); the next mark is then the first after `now`."""
         if now < self.sample:
             return None
-        mark, self.sample = self.sample, next_sample_mark(now)
-        return mark
+        self.sample = next_sample_mark(now)
+        return self.sample - timedelta(minutes=SAMPLE_EVERY_MINUTES)
 
 
 @dataclass(frozen=True)
