@@ -193,8 +193,16 @@ def _plan_serially(connection: psycopg.Connection[Any]) -> None:
     """Plan the reads without parallel workers, as a `COPY` of the rows was planned: an
     aggregate may be parallel, and PostgreSQL then prefers a parallel scan of the whole table
     to the index on CREATED_TS (three processes reading an IDB that keeps months of sessions).
-    Set in the read's transaction: a rollback undoes it."""
-    connection.execute("SET max_parallel_workers_per_gather = 0")
+    Set in the read's transaction: a rollback undoes it. Servers before 9.6 plan no parallel
+    scans and do not know the setting (setting it there would fail the read)."""
+    if plans_in_parallel(connection.info.server_version):
+        connection.execute("SET max_parallel_workers_per_gather = 0")
+
+
+def plans_in_parallel(server_version: int) -> bool:
+    """Whether a PostgreSQL server of this version (libpq's number: 90600 for 9.6, 180001 for
+    18.1) may plan parallel scans."""
+    return server_version >= 90600
 
 
 def _copy_out(connection: psycopg.Connection[Any], guard: SilenceGuard,
