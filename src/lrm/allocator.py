@@ -13,7 +13,6 @@ use malloc's arenas (pymalloc), so the limit only concerns the large buffers.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 #: mallopt's parameter number for the arena limit (glibc's malloc.h).
@@ -32,10 +31,7 @@ def limit_malloc_arenas(arenas: int = DEFAULT_MALLOC_ARENAS) -> bool:
         raise ValueError(f"arenas must be at least 1 (got {arenas})")
     if os.environ.get("MALLOC_ARENA_MAX") or not _is_glibc():
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    libc = ctypes.CDLL(name)
+    libc = ctypes.CDLL(None)  # the process's own symbols: glibc's (no ldconfig lookup)
     return bool(libc.mallopt(ctypes.c_int(_M_ARENA_MAX), ctypes.c_int(arenas)))
 
 

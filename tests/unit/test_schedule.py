@@ -137,7 +137,20 @@ def test_each_check_takes_the_run_and_the_mark_it_passed(start: int, gaps: list[
             for i in range((checks[-1] - checks[0]).days + 4)]
     upcoming = Upcoming(checks[0], at, BERLIN)
     for before, now in itertools.pairwise(checks):
+        upcoming.follow(before)  # the loop's turn begins (a clock that only goes forward)
         assert upcoming.take_job(now) == any(before < r <= now for r in runs)
         marks = range(int(before.timestamp()) // 600 + 1, int(now.timestamp()) // 600 + 1)
         taken = upcoming.take_sample(now)
         assert taken == (datetime.fromtimestamp(marks[-1] * 600, UTC) if marks else None)
+
+
+def test_a_clock_set_back_brings_the_run_and_the_mark_back() -> None:
+    """Promoted while the clock was a day ahead, then set right: tonight's run and the next
+    mark are due at their real instants, not a day later; a check just after the run time
+    (a moment later than the wait's end) still takes it."""
+    upcoming = Upcoming(utc(2026, 1, 11, 12), TWO, BERLIN)
+    assert upcoming.job == utc(2026, 1, 12, 1)
+    upcoming.follow(utc(2026, 1, 10, 12, 5))
+    assert (upcoming.job, upcoming.sample) == (utc(2026, 1, 11, 1), utc(2026, 1, 10, 12, 10))
+    upcoming.follow(utc(2026, 1, 11, 1, 0, 0, 5))
+    assert upcoming.take_job(utc(2026, 1, 11, 1, 0, 0, 5))

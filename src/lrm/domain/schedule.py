@@ -95,9 +95,16 @@ class Upcoming:
         self.job = next_run_at(now, at, zone)
         self.sample = next_sample_mark(now)
 
+    def follow(self, now: datetime) -> None:
+        """Bring the run and the mark back when the clock was set back past them (else the
+        loop would sleep until instants that are now far ahead, sampling nothing and missing
+        tonight's run). Never later: a run whose instant just passed stays due."""
+        self.job = min(self.job, next_run_at(now, self.at, self.zone))
+        self.sample = min(self.sample, next_sample_mark(now))
+
     def take_job(self, now: datetime) -> bool:
         """Whether the nightly run is due at `now`; if so, the next one is the first after
-        `now` (a clock that jumped days ahead runs once: the catch-up finds the rest)."""
+        `now` (a clock that jumped days ahead runs once, for the latest due date)."""
         if now < self.job:
             return False
         self.job = next_run_at(now, self.at, self.zone)

@@ -69,6 +69,7 @@ class PrimaryScheduler:
             if catch_up_at is not None and now >= catch_up_at:
                 catch_up_at = self._retry_at(await self._catch_up(epoch, now, cancel), now)
             now = self.clock()
+            upcoming.follow(now)
             if upcoming.job != announced:  # on promotion, and after each nightly run
                 self.log.info("job.next_run", epoch=epoch, at=upcoming.job.isoformat(),
                               local=upcoming.job.astimezone(self.zone).isoformat())
