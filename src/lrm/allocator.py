@@ -5,8 +5,8 @@ own, up to eight per core, and memory freed into an arena stays with the process
 arena's top is free. The nightly job allocates its large arrays from several threads at once
 (four IDB reads, the GVP requests, the writer, the counting on the main thread), so freed
 blocks are spread over as many arenas and the process keeps them: at the benchmark's default
-size (`bench/job_throughput.py`, 1 M sessions) the job peaked at 1.45-1.61 GB of RSS with the
-default arenas and at 1.19-1.21 GB with two, in the same time. Python's small objects do not
+size (`bench/job_throughput.py`, 1 M sessions) the job peaked at 1.39-1.64 GB of RSS with the
+default arenas and at 1.18-1.31 GB with two, in the same time. Python's small objects do not
 use malloc's arenas (pymalloc), so the limit only concerns the large buffers.
 """
 
