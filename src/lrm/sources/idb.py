@@ -192,7 +192,8 @@ class PostgresCopyReader:
 def _plan_serially(connection: psycopg.Connection[Any]) -> None:
     """Plan the reads without parallel workers, as a `COPY` of the rows was planned: an
     aggregate may be parallel, and PostgreSQL then prefers a parallel scan of the whole table
-    to the index on CREATED_TS (three processes reading an IDB that keeps months of sessions).
+    to the window's index ranges (three processes reading an IDB that keeps months of
+    sessions).
     Set in the read's transaction: a rollback undoes it. Servers before 9.6 plan no parallel
     scans and do not know the setting (setting it there would fail the read)."""
     if plans_in_parallel(connection.info.server_version):

@@ -110,10 +110,11 @@ def _unpack(blob: bytes) -> tuple[int, dict[str, npt.NDArray[Any]]]:
     if version not in _READABLE:
         raise ValueError(f"compiled configuration format {version} is not one of {_READABLE}")
     body_start = head_end + (-head_end % 8)
-    return version, {entry["name"]: np.frombuffer(blob, dtype=np.dtype(entry["dtype"]),
-                                         count=entry["count"],
-                                         offset=body_start + entry["offset"])
-            for entry in head["arrays"]}
+    arrays = {entry["name"]: np.frombuffer(blob, dtype=np.dtype(entry["dtype"]),
+                                           count=entry["count"],
+                                           offset=body_start + entry["offset"])
+              for entry in head["arrays"]}
+    return version, arrays
 
 
 class CompiledFields:
