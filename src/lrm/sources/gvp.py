@@ -13,18 +13,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-import httpx
 import numpy as np
 import numpy.typing as npt
 
 from lrm.domain.errors import SourceError
 from lrm.settings import GvpSection
+from lrm.sources.http_get import (
+    KeepAliveGetter,
+    ProxySettingError,
+    TransportError,
+    basic_credentials,
+)
 
 Component = Literal["RM", "ASR", "TTS"]
 SOURCE = "gvp"
-# Failures worth another attempt or the backup server. Anything else is a bug or a config error.
-RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout,
-             httpx.PoolTimeout, httpx.RemoteProtocolError, httpx.ReadError)
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0)
 
 
@@ -53,13 +55,14 @@ class PeakSeries:
 class GvpClient:
     settings: GvpSection
     sleep: Callable[[float], None] = time.sleep
-    _client: httpx.Client | None = field(default=None, init=False, repr=False)
+    _client: KeepAliveGetter | None = field(default=None, init=False, repr=False)
 
     def __enter__(self) -> GvpClient:
-        auth = None
+        headers = {}
         if self.settings.username is not None:
-            auth = httpx.BasicAuth(self.settings.username, self.settings.password or "")
-        self._client = httpx.Client(auth=auth, timeout=self.settings.timeout_s)
+            headers["Authorization"] = basic_credentials(self.settings.username,
+                                                         self.settings.password or "")
+        self._client = KeepAliveGetter(timeout_s=self.settings.timeout_s, headers=headers)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -75,7 +78,7 @@ class GvpClient:
               tenant_id: int | None) -> PeakSeries:
         """The FIVE_MINUTES peaks of `component` between `start` and `end` for one tenant
         (or the whole system when `tenant_id` is None)."""
-        params: list[tuple[str, str | int | float | bool | None]] = [
+        params: list[tuple[str, str]] = [
             ("granularity", "FIVE_MINUTES"), ("from", _iso(start)), ("to", _iso(end))]
         if tenant_id is not None:
             params.append(("tenant-id", str(tenant_id)))
@@ -89,7 +92,9 @@ class GvpClient:
                 try:
                     body = self._get(url, params)
                     return parse_peak_report(body, server=base)
-                except (_ServerError, *RETRYABLE) as exc:
+                except ProxySettingError as exc:
+                    raise SourceError(str(exc), source=SOURCE) from exc
+                except (_ServerError, TransportError) as exc:
                     failures.append(f"{base}: {_name(exc)}")
                     if attempt < self.settings.retries:
                         self.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
@@ -97,20 +102,18 @@ class GvpClient:
         raise SourceError(f"no Reporting Server answered {what}: " + "; ".join(failures),
                           source=SOURCE)
 
-    def _get(self, url: str,
-             params: list[tuple[str, str | int | float | bool | None]]) -> bytes:
+    def _get(self, url: str, params: list[tuple[str, str]]) -> bytes:
         assert self._client is not None, "use GvpClient as a context manager"
-        response = self._client.get(url, params=params)
-        if response.status_code in (401, 403):
+        answer = self._client.get(url, params)
+        if answer.status in (401, 403):
             raise GvpAuthError(
-                f"{url} answered {response.status_code}: the Reporting Server refused the "
+                f"{url} answered {answer.status}: the Reporting Server refused the "
                 "credentials; check [gvp] username and password/password_file", source=SOURCE)
-        if response.status_code >= 500:
-            raise _ServerError(response.status_code)
-        if response.status_code != 200:
-            raise SourceError(f"{url} answered {response.status_code}: "
-                              f"{response.text[:200].strip()}", source=SOURCE)
-        return response.content
+        if answer.status >= 500:
+            raise _ServerError(answer.status)
+        if answer.status != 200:
+            raise SourceError(f"{url} answered {answer.status}: {answer.text()}", source=SOURCE)
+        return answer.body
 
 
 def parse_peak_report(body: bytes, *, server: str) -> PeakSeries:
@@ -211,6 +214,6 @@ def _parse_time(text: str) -> datetime:
 
 
 def _name(exc: BaseException) -> str:
-    if isinstance(exc, _ServerError):
+    if isinstance(exc, (_ServerError, TransportError)):
         return str(exc)
     return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__

@@ -1,0 +1,226 @@
+"""The GVP client and its HTTP transport over real sockets: the simulated Reporting Server pair
+(auth, failure switches), a keep-alive server that closes kept connections, a forwarding
+proxy."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from lrm.domain.errors import SourceError
+from lrm.settings import GvpSection
+from lrm.sim.gvp import GvpPair
+from lrm.sim.model import SimDataset, SimParams, generate
+from lrm.sources.gvp import GvpAuthError, GvpClient
+from lrm.sources.http_get import KeepAliveGetter, ProxySettingError, TransportError
+
+USER, PASSWORD = "lrm", "pässwörd"  # not ASCII: credentials are sent as UTF-8
+START, END = datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def dataset() -> SimDataset:
+    return generate(SimParams(tenants=3, agents_per_tenant=10, days=2, seed=9),
+                    today=date(2026, 11, 25))
+
+
+@pytest.fixture
+def pair(dataset: SimDataset) -> Iterator[GvpPair]:
+    with GvpPair(dataset.gvp, username=USER, password=PASSWORD) as servers:
+        yield servers
+
+
+def settings_for(pair: GvpPair, **changes: object) -> GvpSection:
+    values: dict[str, object] = {"primary_url": pair.primary_url, "backup_url": pair.backup_url,
+                                 "username": USER, "password": PASSWORD, "timeout_s": 2,
+                                 "retries": 1, **changes}
+    return GvpSection.model_validate(values)
+
+
+def no_sleep(_seconds: float) -> None:
+    """Retries without the back-off's pauses."""
+
+
+def test_peaks_of_a_tenant_and_of_the_system(pair: GvpPair, dataset: SimDataset) -> None:
+    tenant = dataset.gvp.tenant_ids[0]
+    with GvpClient(settings_for(pair)) as client:
+        system = client.peaks("RM", START, END, None)
+        one = client.peaks("RM", START, END, tenant)
+    assert system.server == one.server == pair.primary_url
+    assert system.bin_start.size == one.bin_start.size == 288
+    assert int(system.bin_start[0]) == int(START.timestamp())
+    assert (system.count >= one.count).all() and system.count.max() > 0
+
+
+def test_a_refusing_or_failing_primary_fails_over_to_the_backup(pair: GvpPair) -> None:
+    for mode in ("refuse", "unavailable"):
+        pair.set_mode("primary", mode)
+        with GvpClient(settings_for(pair), sleep=no_sleep) as client:
+            assert client.peaks("ASR", START, END, None).server == pair.backup_url
+    pair.set_mode("primary", "slow", delay_s=5)
+    with GvpClient(settings_for(pair, timeout_s=0.3, retries=0)) as client:
+        assert client.peaks("TTS", START, END, None).server == pair.backup_url
+
+
+def test_both_down_names_every_attempt(pair: GvpPair) -> None:
+    pair.set_mode("primary", "refuse")
+    pair.set_mode("backup", "unavailable")
+    with GvpClient(settings_for(pair), sleep=no_sleep) as client, \
+            pytest.raises(SourceError) as failure:
+        client.peaks("RM", START, END, None)
+    message = str(failure.value)
+    assert message.startswith("gvp: no Reporting Server answered RM peaks (system): ")
+    assert message.count(pair.primary_url) == 2 and "ConnectionRefusedError" in message
+    assert message.count(f"{pair.backup_url}: HTTP 503") == 2
+
+
+def test_wrong_credentials_are_a_configuration_error_without_failover(pair: GvpPair) -> None:
+    with GvpClient(settings_for(pair, password="wrong")) as client, \
+            pytest.raises(GvpAuthError, match="answered 401: the Reporting Server refused"):
+        client.peaks("RM", START, END, None)
+    assert pair.apps["backup"].requests == 0
+
+
+def test_a_request_it_does_not_understand_names_the_answer(pair: GvpPair) -> None:
+    with GvpClient(settings_for(pair, rm_path="/operations/peaks/XYZ")) as client, \
+            pytest.raises(SourceError, match="answered 404: no such report"):
+        client.peaks("RM", START, END, None)
+
+
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1, connections kept; each connection answers `per_connection` requests and is
+    then closed by the server without a word, as an idle timeout would."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        server: _KeepAliveServer = self.server  # type: ignore[assignment]
+        with server.lock:
+            server.requests.append((self.client_address[1], self.path,
+                                    self.headers.get("Proxy-Authorization")))
+            served = sum(1 for port, *_ in server.requests if port == self.client_address[1])
+        body = self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        if served >= server.per_connection:
+            self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+class _KeepAliveServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, per_connection: int) -> None:
+        super().__init__(("127.0.0.1", 0), _KeepAliveHandler)
+        self.per_connection = per_connection
+        self.requests: list[tuple[int, str, str | None]] = []
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[None]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_connections_are_kept_and_a_closed_one_is_replaced() -> None:
+    """Requests share a connection while the server keeps it; when the server has closed it,
+    the next request goes out once more on a new connection, unnoticed by the caller."""
+    server = _KeepAliveServer(per_connection=3)
+    with serving(server), KeepAliveGetter(timeout_s=2) as getter:
+        answers = [getter.get(server.url + "/r", [("n", str(n))]) for n in range(7)]
+    assert [a.body for a in answers] == [f"/r?n={n}".encode() for n in range(7)]
+    connections = [port for port, *_ in server.requests]
+    assert [connections.count(p) for p in dict.fromkeys(connections)] == [3, 3, 1]
+
+
+def test_no_answer_is_a_transport_error_naming_why() -> None:
+    server = _KeepAliveServer(per_connection=1)
+    url = server.url
+    server.server_close()  # nobody listens on the port any more
+    with KeepAliveGetter(timeout_s=2) as getter, \
+            pytest.raises(TransportError, match=r"^ConnectionRefusedError: "):
+        getter.get(url + "/x")
+
+
+class _ForwardingProxy(BaseHTTPRequestHandler):
+    """An HTTP proxy: takes `GET http://host:port/path` and forwards it."""
+
+    def do_GET(self) -> None:
+        proxy: _Proxy = self.server  # type: ignore[assignment]
+        proxy.seen.append((self.path, self.headers.get("Proxy-Authorization")))
+        url = urllib.parse.urlsplit(self.path)
+        target = http.client.HTTPConnection(url.netloc, timeout=5)
+        target.request("GET", f"{url.path}?{url.query}" if url.query else url.path)
+        answer = target.getresponse()
+        body = answer.read()
+        target.close()
+        self.send_response(answer.status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+class _Proxy(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ForwardingProxy)
+        self.seen: list[tuple[str, str | None]] = []
+
+
+def _without_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_http_proxy_from_the_environment_and_no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    server, proxy = _KeepAliveServer(per_connection=100), _Proxy()
+    _without_proxy_settings(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", f"http://ops:se%40cret@127.0.0.1:{proxy.server_address[1]}")
+    with serving(server), serving(proxy):
+        with KeepAliveGetter(timeout_s=2) as getter:
+            assert getter.get(server.url + "/via", [("a", "1")]).body == b"/via?a=1"
+        assert proxy.seen == [(server.url + "/via?a=1", "Basic b3BzOnNlQGNyZXQ=")]
+        monkeypatch.setenv("no_proxy", "example.org, 127.0.0.1")
+        with KeepAliveGetter(timeout_s=2) as getter:
+            assert getter.get(server.url + "/direct").body == b"/direct"
+        assert len(proxy.seen) == 1
+
+
+def test_a_proxy_it_cannot_use_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                pair: GvpPair) -> None:
+    _without_proxy_settings(monkeypatch)
+    monkeypatch.setenv("all_proxy", "socks5://127.0.0.1:1080")
+    with KeepAliveGetter(timeout_s=2) as getter, \
+            pytest.raises(ProxySettingError, match="is not an http:// proxy"):
+        getter.get("http://127.0.0.1:1/x")
+    with GvpClient(settings_for(pair)) as client, \
+            pytest.raises(SourceError, match=r"socks5://127\.0\.0\.1:1080"):
+        client.peaks("RM", START, END, None)
