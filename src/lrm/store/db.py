@@ -49,7 +49,32 @@ def create_engine(url: str, *, pool_size: int = 5, application_name: str = "lrm"
         connect_args={"application_name": application_name, "connect_timeout": 5},
     )
     sa.event.listen(engine, "connect", _plan_for_the_parameters)
+    _close_what_comes_back_after_dispose(engine)
     return engine
+
+
+def _close_what_comes_back_after_dispose(engine: sa.Engine) -> None:
+    """`engine.dispose()` closes the pooled connections, not those checked out at the time (a
+    report build or a refresh abandoned in its thread when the report port closes): SQLAlchemy
+    returns those to the old pool when their work ends, and they stay open until the garbage
+    collector finds the pool. They are closed as they come back instead."""
+    generation = 0
+
+    def disposed(_engine: sa.Engine) -> None:
+        nonlocal generation
+        generation += 1
+
+    def checked_out(_dbapi_connection: Any, record: Any, _proxy: object) -> None:
+        record.info["engine_generation"] = generation
+
+    def checked_in(dbapi_connection: Any, record: Any) -> None:
+        if (dbapi_connection is not None
+                and record.info.get("engine_generation", generation) != generation):
+            dbapi_connection.close()
+
+    sa.event.listen(engine, "engine_disposed", disposed)
+    sa.event.listen(engine, "checkout", checked_out)
+    sa.event.listen(engine, "checkin", checked_in)
 
 
 def _plan_for_the_parameters(dbapi_connection: Any, _record: object) -> None:
