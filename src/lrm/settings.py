@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -188,6 +189,15 @@ class GvpSection(_Section):
                           description="Path of the ASR ports peak report.")
     tts_path: str = Field(default="/operations/peaks/TTS",
                           description="Path of the TTS ports peak report.")
+
+    @field_validator("primary_url", "backup_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
 
 
 class ConfigSourceSection(_Section):

@@ -126,6 +126,8 @@ def test_instance_id_argument_wins(tmp_path: Path) -> None:
         ("[[icon]]\nname = \"a\"\nurl = \"x\"\n[[icon]]\nname = \"a\"\nurl = \"y\"\n",
          "icon names must be unique (repeated: a)"),
         ("[config_source]\nkind = \"http\"\n", 'config_source: kind = "http" needs url'),
+        ("[gvp]\nprimary_url = \"rs1:8080/ems-rs\"\n",
+         "gvp.primary_url: 'rs1:8080/ems-rs' is not an http:// or https:// URL"),
         ("[config_source]\nkind = \"ldap\"\n", "config_source.kind: Input should be 'http' or"),
         ("[[sellable_items]]\nid = 20000\ncode = \"x\"\nname = \"X\"\n",
          "sellable_items[0].id: Input should be less than or equal to 9999"),

@@ -171,8 +171,8 @@ class KeepAliveGetter:
         parsed = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
         if parsed.scheme.lower() != "http" or not parsed.hostname:
             raise ProxySettingError(
-                f"the {scheme}_proxy setting {proxy!r} is not an http:// proxy: only those "
-                "are supported (set no_proxy to reach the server directly)")
+                f"the proxy set for {scheme}:// URLs, {proxy!r}, is not an http:// proxy: only "
+                "those are supported (set no_proxy to reach the server directly)")
         return parsed
 
     def _open(self, route: _Route) -> http.client.HTTPConnection:
