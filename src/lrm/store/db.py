@@ -57,7 +57,9 @@ def _close_what_comes_back_after_dispose(engine: sa.Engine) -> None:
     """`engine.dispose()` closes the pooled connections, not those checked out at the time (a
     report build or a refresh abandoned in its thread when the report port closes): SQLAlchemy
     returns those to the old pool when their work ends, and they stay open until the garbage
-    collector finds the pool. They are closed as they come back instead."""
+    collector finds the pool. They are closed as they come back instead. (Not for a forked
+    child's `dispose(close=False)`, which must leave the parent's connections alone: lrm does
+    not fork with an engine open.)"""
     generation = 0
 
     def disposed(_engine: sa.Engine) -> None:
