@@ -9,7 +9,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -17,30 +17,19 @@ import pytest
 from lrm.domain.errors import SourceError
 from lrm.settings import GvpSection
 from lrm.sim.gvp import GvpPair
-from lrm.sim.model import SimDataset, SimParams, generate
+from lrm.sim.model import SimDataset
 from lrm.sources.gvp import GvpAuthError, GvpClient
 from lrm.sources.http_get import KeepAliveGetter, ProxySettingError, TransportError
+from tests.integration.gvp_credentials import GVP_PASSWORD, GVP_USER
 
-USER, PASSWORD = "lrm", "pässwörd"  # not ASCII: credentials are sent as UTF-8
+USER, PASSWORD = GVP_USER, GVP_PASSWORD
 START, END = datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def dataset() -> SimDataset:
-    return generate(SimParams(tenants=3, agents_per_tenant=10, days=2, seed=9),
-                    today=date(2026, 11, 25))
-
-
-@pytest.fixture
-def pair(dataset: SimDataset) -> Iterator[GvpPair]:
-    with GvpPair(dataset.gvp, username=USER, password=PASSWORD) as servers:
-        yield servers
-
-
-def settings_for(pair: GvpPair, **changes: object) -> GvpSection:
-    values: dict[str, object] = {"primary_url": pair.primary_url, "backup_url": pair.backup_url,
-                                 "username": USER, "password": PASSWORD, "timeout_s": 2,
-                                 "retries": 1, **changes}
+def settings_for(gvp_pair: GvpPair, **changes: object) -> GvpSection:
+    values: dict[str, object] = {"primary_url": gvp_pair.primary_url,
+                                 "backup_url": gvp_pair.backup_url, "username": USER,
+                                 "password": PASSWORD, "timeout_s": 2, "retries": 1, **changes}
     return GvpSection.model_validate(values)
 
 
@@ -48,48 +37,48 @@ def no_sleep(_seconds: float) -> None:
     """Retries without the back-off's pauses."""
 
 
-def test_peaks_of_a_tenant_and_of_the_system(pair: GvpPair, dataset: SimDataset) -> None:
-    tenant = dataset.gvp.tenant_ids[0]
-    with GvpClient(settings_for(pair)) as client:
+def test_peaks_of_a_tenant_and_of_the_system(gvp_pair: GvpPair, gvp_dataset: SimDataset) -> None:
+    tenant = gvp_dataset.gvp.tenant_ids[0]
+    with GvpClient(settings_for(gvp_pair)) as client:
         system = client.peaks("RM", START, END, None)
         one = client.peaks("RM", START, END, tenant)
-    assert system.server == one.server == pair.primary_url
+    assert system.server == one.server == gvp_pair.primary_url
     assert system.bin_start.size == one.bin_start.size == 288
     assert int(system.bin_start[0]) == int(START.timestamp())
     assert (system.count >= one.count).all() and system.count.max() > 0
 
 
-def test_a_refusing_or_failing_primary_fails_over_to_the_backup(pair: GvpPair) -> None:
+def test_a_refusing_or_failing_primary_fails_over_to_the_backup(gvp_pair: GvpPair) -> None:
     for mode in ("refuse", "unavailable"):
-        pair.set_mode("primary", mode)
-        with GvpClient(settings_for(pair), sleep=no_sleep) as client:
-            assert client.peaks("ASR", START, END, None).server == pair.backup_url
-    pair.set_mode("primary", "slow", delay_s=5)
-    with GvpClient(settings_for(pair, timeout_s=0.3, retries=0)) as client:
-        assert client.peaks("TTS", START, END, None).server == pair.backup_url
+        gvp_pair.set_mode("primary", mode)
+        with GvpClient(settings_for(gvp_pair), sleep=no_sleep) as client:
+            assert client.peaks("ASR", START, END, None).server == gvp_pair.backup_url
+    gvp_pair.set_mode("primary", "slow", delay_s=5)
+    with GvpClient(settings_for(gvp_pair, timeout_s=0.3, retries=0)) as client:
+        assert client.peaks("TTS", START, END, None).server == gvp_pair.backup_url
 
 
-def test_both_down_names_every_attempt(pair: GvpPair) -> None:
-    pair.set_mode("primary", "refuse")
-    pair.set_mode("backup", "unavailable")
-    with GvpClient(settings_for(pair), sleep=no_sleep) as client, \
+def test_both_down_names_every_attempt(gvp_pair: GvpPair) -> None:
+    gvp_pair.set_mode("primary", "refuse")
+    gvp_pair.set_mode("backup", "unavailable")
+    with GvpClient(settings_for(gvp_pair), sleep=no_sleep) as client, \
             pytest.raises(SourceError) as failure:
         client.peaks("RM", START, END, None)
     message = str(failure.value)
     assert message.startswith("gvp: no Reporting Server answered RM peaks (system): ")
-    assert message.count(pair.primary_url) == 2 and "ConnectionRefusedError" in message
-    assert message.count(f"{pair.backup_url}: HTTP 503") == 2
+    assert message.count(gvp_pair.primary_url) == 2 and "ConnectionRefusedError" in message
+    assert message.count(f"{gvp_pair.backup_url}: HTTP 503") == 2
 
 
-def test_wrong_credentials_are_a_configuration_error_without_failover(pair: GvpPair) -> None:
-    with GvpClient(settings_for(pair, password="wrong")) as client, \
+def test_wrong_credentials_are_a_configuration_error_without_failover(gvp_pair: GvpPair) -> None:
+    with GvpClient(settings_for(gvp_pair, password="wrong")) as client, \
             pytest.raises(GvpAuthError, match="answered 401: the Reporting Server refused"):
         client.peaks("RM", START, END, None)
-    assert pair.apps["backup"].requests == 0
+    assert gvp_pair.apps["backup"].requests == 0
 
 
-def test_a_request_it_does_not_understand_names_the_answer(pair: GvpPair) -> None:
-    with GvpClient(settings_for(pair, rm_path="/operations/peaks/XYZ")) as client, \
+def test_a_request_it_does_not_understand_names_the_answer(gvp_pair: GvpPair) -> None:
+    with GvpClient(settings_for(gvp_pair, rm_path="/operations/peaks/XYZ")) as client, \
             pytest.raises(SourceError, match="answered 404: no such report"):
         client.peaks("RM", START, END, None)
 
@@ -215,12 +204,12 @@ def test_http_proxy_from_the_environment_and_no_proxy(monkeypatch: pytest.Monkey
 
 
 def test_a_proxy_it_cannot_use_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
-                                                pair: GvpPair) -> None:
+                                                gvp_pair: GvpPair) -> None:
     _without_proxy_settings(monkeypatch)
     monkeypatch.setenv("all_proxy", "socks5://127.0.0.1:1080")
     with KeepAliveGetter(timeout_s=2) as getter, \
             pytest.raises(ProxySettingError, match="is not an http:// proxy"):
         getter.get("http://127.0.0.1:1/x")
-    with GvpClient(settings_for(pair)) as client, \
+    with GvpClient(settings_for(gvp_pair)) as client, \
             pytest.raises(SourceError, match=r"socks5://127\.0\.0\.1:1080"):
         client.peaks("RM", START, END, None)

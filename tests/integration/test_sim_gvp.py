@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -13,22 +12,11 @@ import pytest
 from lrm.sim.gateway import ConfigGatewayServer
 from lrm.sim.gvp import GvpPair
 from lrm.sim.httpserver import port_is_open
-from lrm.sim.model import SimDataset, SimParams, generate
+from lrm.sim.model import SimDataset
+from tests.integration.gvp_credentials import GVP_PASSWORD, GVP_USER
 
-USER, PASSWORD = "lrm", "s3cret"
+USER, PASSWORD = GVP_USER, GVP_PASSWORD
 AUTH = (USER, PASSWORD)
-
-
-@pytest.fixture(scope="module")
-def dataset() -> SimDataset:
-    return generate(SimParams(tenants=3, agents_per_tenant=10, days=2, seed=9),
-                    today=date(2026, 11, 25))
-
-
-@pytest.fixture
-def pair(dataset: SimDataset) -> Iterator[GvpPair]:
-    with GvpPair(dataset.gvp, username=USER, password=PASSWORD) as servers:
-        yield servers
 
 
 DAY = {"granularity": "FIVE_MINUTES", "from": "2026-11-23T00:00:00.000Z",
@@ -40,9 +28,9 @@ def _peaks(body: str) -> list[tuple[str, int]]:
     return [(p.attrib["time"], int(p.attrib["count"])) for p in root.iter("peak")]
 
 
-def test_basic_auth_is_required(pair: GvpPair, dataset: SimDataset) -> None:
+def test_basic_auth_is_required(gvp_pair: GvpPair, gvp_dataset: SimDataset) -> None:
     """No or wrong credentials get 401 with a Basic challenge; the right ones get 200."""
-    url = pair.primary_url + "/operations/peaks/RM"
+    url = gvp_pair.primary_url + "/operations/peaks/RM"
     with httpx.Client(timeout=5) as client:
         missing = client.get(url, params=DAY)
         wrong = client.get(url, params=DAY, auth=(USER, "nope"))
@@ -54,11 +42,11 @@ def test_basic_auth_is_required(pair: GvpPair, dataset: SimDataset) -> None:
     assert ok.status_code == 200
 
 
-def test_peak_report_xml_shape_and_normalized_params(pair: GvpPair) -> None:
+def test_peak_report_xml_shape_and_normalized_params(gvp_pair: GvpPair) -> None:
     """The response is the SPEC §4.3 XML; from/to are snapped outwards to bin boundaries and
     echoed in normalized-params; one peak per 5-minute bin."""
     with httpx.Client(timeout=5, auth=AUTH) as client:
-        response = client.get(pair.primary_url + "/operations/peaks/ASR", params={
+        response = client.get(gvp_pair.primary_url + "/operations/peaks/ASR", params={
             "granularity": "FIVE_MINUTES", "from": "2026-11-23T10:02:30Z",
             "to": "2026-11-23T10:58:00+00:00", "tenant-id": "101"})
     assert response.status_code == 200
@@ -87,10 +75,11 @@ def test_peak_report_xml_shape_and_normalized_params(pair: GvpPair) -> None:
     assert times == [f"2026-11-23T10:{m:02d}:00.000Z" for m in range(0, 60, 5)]
 
 
-def test_system_values_are_the_sum_of_tenant_values(pair: GvpPair, dataset: SimDataset) -> None:
+def test_system_values_are_the_sum_of_tenant_values(gvp_pair: GvpPair,
+                                                    gvp_dataset: SimDataset) -> None:
     """Without tenant-id the counts are per-bin sums over all tenants; repeated tenant-ids sum
     those tenants; values match the generated data."""
-    url = pair.primary_url + "/operations/peaks/RM"
+    url = gvp_pair.primary_url + "/operations/peaks/RM"
     with httpx.Client(timeout=5, auth=AUTH) as client:
         system = _peaks(client.get(url, params=DAY).text)
         tenants = {t: _peaks(client.get(url, params={**DAY, "tenant-id": str(t)}).text)
@@ -103,15 +92,15 @@ def test_system_values_are_the_sum_of_tenant_values(pair: GvpPair, dataset: SimD
         assert count == sum(tenants[t][i][1] for t in tenants)
         assert two[i] == (when, tenants[101][i][1] + tenants[102][i][1])
     start = int(datetime(2026, 11, 23, tzinfo=UTC).timestamp())
-    first_bin = (start - dataset.gvp.start_ts) // 300
-    expected = dataset.gvp.counts[0, 0, first_bin:first_bin + 288].tolist()
+    first_bin = (start - gvp_dataset.gvp.start_ts) // 300
+    expected = gvp_dataset.gvp.counts[0, 0, first_bin:first_bin + 288].tolist()
     assert [c for _, c in tenants[101]] == expected
 
 
-def test_bad_parameters_get_400_with_a_message(pair: GvpPair) -> None:
+def test_bad_parameters_get_400_with_a_message(gvp_pair: GvpPair) -> None:
     """Missing or malformed parameters are refused with 400 and a message naming them; unknown
     reports are 404."""
-    url = pair.primary_url + "/operations/peaks/RM"
+    url = gvp_pair.primary_url + "/operations/peaks/RM"
     cases = {
         "granularity": {"from": "2026-11-23T00:00:00Z"},
         "from": {"granularity": "FIVE_MINUTES"},
@@ -127,74 +116,75 @@ def test_bad_parameters_get_400_with_a_message(pair: GvpPair) -> None:
             response = client.get(url, params=params)
             assert response.status_code == 400, fragment
             assert fragment in response.text, fragment
-        assert client.get(pair.primary_url + "/operations/peaks/MCP").status_code == 404
+        assert client.get(gvp_pair.primary_url + "/operations/peaks/MCP").status_code == 404
 
 
-def test_refuse_closes_the_socket_and_ok_reopens_it(pair: GvpPair, dataset: SimDataset) -> None:
+def test_refuse_closes_the_socket_and_ok_reopens_it(gvp_pair: GvpPair,
+                                                    gvp_dataset: SimDataset) -> None:
     """`refuse` makes the primary refuse TCP connections; the backup still answers; `ok`
     serves again on the same port."""
-    port = pair.ports[0]
-    url = pair.primary_url + "/operations/peaks/TTS"
-    pair.set_mode("primary", "refuse")
+    port = gvp_pair.ports[0]
+    url = gvp_pair.primary_url + "/operations/peaks/TTS"
+    gvp_pair.set_mode("primary", "refuse")
     assert not port_is_open("127.0.0.1", port)
     with httpx.Client(timeout=2, auth=AUTH) as client:
         with pytest.raises(httpx.ConnectError):
             client.get(url, params=DAY)
-        backup = client.get(pair.backup_url + "/operations/peaks/TTS", params=DAY)
+        backup = client.get(gvp_pair.backup_url + "/operations/peaks/TTS", params=DAY)
         assert backup.status_code == 200
-        pair.set_mode("primary", "ok")
-        assert pair.ports[0] == port
+        gvp_pair.set_mode("primary", "ok")
+        assert gvp_pair.ports[0] == port
         assert client.get(url, params=DAY).status_code == 200
 
 
-def test_unavailable_answers_503(pair: GvpPair, dataset: SimDataset) -> None:
+def test_unavailable_answers_503(gvp_pair: GvpPair, gvp_dataset: SimDataset) -> None:
     """`unavailable` answers 503 (even before authentication) until switched back."""
-    pair.set_mode("primary", "unavailable")
+    gvp_pair.set_mode("primary", "unavailable")
     with httpx.Client(timeout=5, auth=AUTH) as client:
-        assert client.get(pair.primary_url + "/operations/peaks/RM",
+        assert client.get(gvp_pair.primary_url + "/operations/peaks/RM",
                           params=DAY).status_code == 503
-        assert client.get(pair.backup_url + "/operations/peaks/RM",
+        assert client.get(gvp_pair.backup_url + "/operations/peaks/RM",
                           params=DAY).status_code == 200
-        pair.set_mode("primary", "ok")
-        assert client.get(pair.primary_url + "/operations/peaks/RM",
+        gvp_pair.set_mode("primary", "ok")
+        assert client.get(gvp_pair.primary_url + "/operations/peaks/RM",
                           params=DAY).status_code == 200
 
 
-def test_slow_delays_beyond_a_client_timeout(pair: GvpPair, dataset: SimDataset) -> None:
+def test_slow_delays_beyond_a_client_timeout(gvp_pair: GvpPair, gvp_dataset: SimDataset) -> None:
     """`slow` holds responses for delay_s seconds, so a client with a shorter timeout times
     out; switching back to ok releases it."""
-    pair.set_mode("primary", "slow", delay_s=3)
-    url = pair.primary_url + "/operations/peaks/RM"
+    gvp_pair.set_mode("primary", "slow", delay_s=3)
+    url = gvp_pair.primary_url + "/operations/peaks/RM"
     with httpx.Client(timeout=0.3, auth=AUTH) as client:
         began = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
             client.get(url, params=DAY)
         assert time.monotonic() - began < 2
-    pair.set_mode("primary", "ok")
+    gvp_pair.set_mode("primary", "ok")
     with httpx.Client(timeout=2, auth=AUTH) as client:
         assert client.get(url, params=DAY).status_code == 200
 
 
-def test_failure_switches_over_http(pair: GvpPair, dataset: SimDataset) -> None:
+def test_failure_switches_over_http(gvp_pair: GvpPair, gvp_dataset: SimDataset) -> None:
     """POST /_control/gvp on the gateway sets a server's mode; GET shows the modes; a bad mode
     is 400."""
-    with ConfigGatewayServer(dataset.timeline, control=pair) as gateway, \
+    with ConfigGatewayServer(gvp_dataset.timeline, control=gvp_pair) as gateway, \
             httpx.Client(timeout=5, auth=AUTH) as client:
         control = gateway.control_url
         response = client.post(control, params={"target": "backup", "mode": "unavailable"})
         assert response.status_code == 200
         assert response.json()["backup"]["mode"] == "unavailable"
-        assert client.get(pair.backup_url + "/operations/peaks/RM",
+        assert client.get(gvp_pair.backup_url + "/operations/peaks/RM",
                           params=DAY).status_code == 503
         response = client.post(control, params={"target": "both", "mode": "refuse"})
         assert response.json()["primary"]["listening"] is False
         with pytest.raises(httpx.ConnectError):
-            client.get(pair.primary_url + "/operations/peaks/RM", params=DAY)
+            client.get(gvp_pair.primary_url + "/operations/peaks/RM", params=DAY)
         assert client.post(control, params={"target": "primary", "mode": "down"}
                            ).status_code == 400
         assert client.post(control, params={"target": "third", "mode": "ok"}).status_code == 400
         client.post(control, params={"target": "both", "mode": "ok"})
         modes = client.get(control).json()
         assert {t: m["mode"] for t, m in modes.items()} == {"primary": "ok", "backup": "ok"}
-        assert client.get(pair.primary_url + "/operations/peaks/RM",
+        assert client.get(gvp_pair.primary_url + "/operations/peaks/RM",
                           params=DAY).status_code == 200
