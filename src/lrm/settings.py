@@ -197,6 +197,10 @@ class GvpSection(_Section):
             parts = urlsplit(value)
             if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"{value!r} is not an http:// or https:// URL")
+            if parts.username is not None:
+                raise ValueError(f"{parts.hostname}: give the credentials as username and "
+                                 "password (or password_file), not in the URL")
+            _ = parts.port  # raises ValueError naming a port that is not one
         return value
 
 

@@ -18,8 +18,12 @@ def test_a_connection_returned_after_dispose_is_closed(lrm_db_url: str) -> None:
     engine.dispose()
     with engine.connect() as fresh:  # the engine works on after a dispose
         assert fresh.exec_driver_sql("SELECT 1").scalar_one() == 1
+        kept = fresh.connection.dbapi_connection
     late.close()
     assert raw is not None and raw.closed
+    with engine.connect() as again:  # a connection of the new pool is kept and used again
+        assert again.connection.dbapi_connection is kept
+    assert kept is not None and not kept.closed
     engine.dispose()
     del late, raw, engine
     with warnings.catch_warnings(record=True) as caught:

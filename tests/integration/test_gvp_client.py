@@ -18,6 +18,7 @@ from lrm.domain.errors import SourceError
 from lrm.settings import GvpSection
 from lrm.sim.gvp import GvpPair
 from lrm.sim.model import SimDataset
+from lrm.sources import http_get
 from lrm.sources.gvp import GvpAuthError, GvpClient
 from lrm.sources.http_get import KeepAliveGetter, ProxySettingError, TransportError
 from tests.integration.gvp_credentials import GVP_PASSWORD, GVP_USER
@@ -53,8 +54,8 @@ def test_a_refusing_or_failing_primary_fails_over_to_the_backup(gvp_pair: GvpPai
         gvp_pair.set_mode("primary", mode)
         with GvpClient(settings_for(gvp_pair), sleep=no_sleep) as client:
             assert client.peaks("ASR", START, END, None).server == gvp_pair.backup_url
-    gvp_pair.set_mode("primary", "slow", delay_s=5)
-    with GvpClient(settings_for(gvp_pair, timeout_s=0.3, retries=0)) as client:
+    gvp_pair.set_mode("primary", "slow", delay_s=10)
+    with GvpClient(settings_for(gvp_pair, timeout_s=1.5, retries=0)) as client:
         assert client.peaks("TTS", START, END, None).server == gvp_pair.backup_url
 
 
@@ -143,6 +144,28 @@ def test_connections_are_kept_and_a_closed_one_is_replaced() -> None:
     assert [a.body for a in answers] == [f"/r?n={n}".encode() for n in range(7)]
     connections = [port for port, *_ in server.requests]
     assert [connections.count(p) for p in dict.fromkeys(connections)] == [3, 3, 1]
+
+
+def test_idle_connections_are_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kept connection idle for longer than the keep-alive expiry is replaced (one that a
+    firewall dropped silently would otherwise cost a whole timeout)."""
+    monkeypatch.setattr(http_get, "_KEEP_IDLE_S", 0.0)
+    server = _KeepAliveServer(per_connection=100)
+    with serving(server), KeepAliveGetter(timeout_s=2) as getter:
+        for n in range(3):
+            getter.get(server.url + "/r", [("n", str(n))])
+    assert len({port for port, *_ in server.requests}) == 3
+
+
+def test_paths_are_percent_encoded_and_a_closed_getter_refuses() -> None:
+    server = _KeepAliveServer(per_connection=100)
+    with serving(server):
+        getter = KeepAliveGetter(timeout_s=2)
+        assert getter.get(server.url + "/ems rs/peaks/é", [("a", "b c")]).body == (
+            b"/ems%20rs/peaks/%C3%A9?a=b+c")
+        getter.close()
+        with pytest.raises(RuntimeError, match="after close"):
+            getter.get(server.url + "/r")
 
 
 def test_no_answer_is_a_transport_error_naming_why() -> None:

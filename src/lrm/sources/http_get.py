@@ -8,7 +8,10 @@ shares with PostgreSQL. What httpx gave that a client needs is kept: the `*_prox
 `no_proxy` environment variables (an `http://` proxy; `https://` servers through it by
 `CONNECT`), certificate checks against the system's trust store (`SSL_CERT_FILE` and
 `SSL_CERT_DIR` apply), a timeout on connecting and on every read, and a retry on a fresh
-connection when a kept connection turns out to have been closed by the server."""
+connection when a kept connection turns out to have been closed by the server. A connection
+idle for more than a few seconds is not reused (as httpx's pool): one that a firewall dropped
+silently would cost a whole timeout before the retry. Not supported: `https://` to an IPv6
+address through a proxy on Python 3.11 (its `CONNECT` line lacks the brackets)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -27,6 +31,10 @@ USER_AGENT = f"lrm/{__version__}"
 # A kept connection the server closed in the meantime fails like this before any answer.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
           ConnectionAbortedError)
+_KEEP_IDLE_S = 5.0  # httpx's keep-alive expiry
+# Characters a path may carry as they are (RFC 3986 pchar and "/"; "%" keeps escapes as given).
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_Kept = dict[tuple[str, str, int], tuple[http.client.HTTPConnection, float]]
 
 
 class TransportError(Exception):
@@ -95,20 +103,27 @@ class KeepAliveGetter:
         self._local = threading.local()
         self._open_connections: set[http.client.HTTPConnection] = set()
         self._lock = threading.Lock()
+        self._closed = False
 
     def get(self, url: str, query: list[tuple[str, str]] | None = None) -> Answer:
         """GET `url` (plus `query`) and read the whole answer, whatever its status. Raises
         TransportError when no answer came."""
+        if self._closed:
+            raise RuntimeError("KeepAliveGetter used after close()")
         parts = urllib.parse.urlsplit(url)
         route = self._route(parts)
-        path = (parts.path or "/") + ("?" + urllib.parse.urlencode(query) if query else "")
+        path = (urllib.parse.quote(parts.path or "/", safe=_PATH_SAFE)
+                + ("?" + urllib.parse.urlencode(query) if query else ""))
         target, headers = path, self.headers
         if route.forwarded:
             target = f"{route.scheme}://{parts.netloc.rpartition('@')[2]}{path}"
             headers = {**headers, **route.proxy_headers()}
         key = (route.scheme, route.host, route.port)
-        kept: dict[tuple[str, str, int], http.client.HTTPConnection] = self._kept()
-        connection = kept.pop(key, None)
+        kept = self._kept()
+        connection, last_used = kept.pop(key, (None, 0.0))
+        if connection is not None and time.monotonic() - last_used > _KEEP_IDLE_S:
+            self._close(connection)
+            connection = None
         reused = connection is not None
         while True:
             if connection is None:
@@ -130,11 +145,13 @@ class KeepAliveGetter:
             if response.will_close:
                 self._close(connection)
             else:
-                kept[key] = connection
+                kept[key] = (connection, time.monotonic())
             return Answer(response.status, body)
 
     def close(self) -> None:
+        """Close every connection; the getter cannot be used afterwards."""
         with self._lock:
+            self._closed = True
             still_open, self._open_connections = self._open_connections, set()
         for connection in still_open:
             connection.close()
@@ -145,9 +162,8 @@ class KeepAliveGetter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _kept(self) -> dict[tuple[str, str, int], http.client.HTTPConnection]:
-        kept: dict[tuple[str, str, int], http.client.HTTPConnection] | None = getattr(
-            self._local, "kept", None)
+    def _kept(self) -> _Kept:
+        kept: _Kept | None = getattr(self._local, "kept", None)
         if kept is None:
             kept = self._local.kept = {}
         return kept
@@ -173,6 +189,11 @@ class KeepAliveGetter:
             raise ProxySettingError(
                 f"the proxy set for {scheme}:// URLs, {proxy!r}, is not an http:// proxy: only "
                 "those are supported (set no_proxy to reach the server directly)")
+        try:
+            _ = parsed.port
+        except ValueError as exc:
+            raise ProxySettingError(f"the proxy set for {scheme}:// URLs, {proxy!r}: "
+                                    f"{exc}") from exc
         return parsed
 
     def _open(self, route: _Route) -> http.client.HTTPConnection:
@@ -186,6 +207,8 @@ class KeepAliveGetter:
         else:
             connection = http.client.HTTPConnection(host, port, timeout=self.timeout_s)
         with self._lock:
+            if self._closed:
+                raise RuntimeError("KeepAliveGetter used after close()")
             self._open_connections.add(connection)
         return connection
 

@@ -70,9 +70,12 @@ def _close_what_comes_back_after_dispose(engine: sa.Engine) -> None:
         record.info["engine_generation"] = generation
 
     def checked_in(dbapi_connection: Any, record: Any) -> None:
+        # A record checked out between the pool's replacement and the event that counts the
+        # dispose carries the old generation although it is the new pool's: invalidated, not
+        # closed, it goes back empty and reconnects when next used.
         if (dbapi_connection is not None
                 and record.info.get("engine_generation", generation) != generation):
-            dbapi_connection.close()
+            record.invalidate()
 
     sa.event.listen(engine, "engine_disposed", disposed)
     sa.event.listen(engine, "checkout", checked_out)
