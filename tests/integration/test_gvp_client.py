@@ -5,14 +5,19 @@ proxy."""
 from __future__ import annotations
 
 import http.client
+import select
+import socket
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import trustme
 
 from lrm.domain.errors import SourceError
 from lrm.settings import GvpSection
@@ -112,15 +117,18 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
 class _KeepAliveServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, per_connection: int) -> None:
+    def __init__(self, per_connection: int, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _KeepAliveHandler)
         self.per_connection = per_connection
         self.requests: list[tuple[int, str, str | None]] = []
         self.lock = threading.Lock()
+        self.scheme = "http" if tls is None else "https"
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server_address[1]}"
 
 
 @contextmanager
@@ -194,6 +202,29 @@ class _ForwardingProxy(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_CONNECT(self) -> None:
+        """A tunnel (for https): the bytes are relayed both ways until either side closes."""
+        proxy: _Proxy = self.server  # type: ignore[assignment]
+        proxy.seen.append((self.path, self.headers.get("Proxy-Authorization")))
+        host, _, port = self.path.rpartition(":")
+        upstream = socket.create_connection((host, int(port)), timeout=5)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        ends = [self.connection, upstream]
+        try:
+            while True:
+                readable, _, _ = select.select(ends, [], [], 5)
+                if not readable:
+                    return
+                for end in readable:
+                    data = end.recv(65536)
+                    if not data:
+                        return
+                    (upstream if end is self.connection else self.connection).sendall(data)
+        finally:
+            upstream.close()
+            self.close_connection = True
+
     def log_message(self, *args: object) -> None:
         """Quiet."""
 
@@ -236,3 +267,30 @@ def test_a_proxy_it_cannot_use_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
     with GvpClient(settings_for(gvp_pair)) as client, \
             pytest.raises(SourceError, match=r"socks5://127\.0\.0\.1:1080"):
         client.peaks("RM", START, END, None)
+
+
+def test_https_checks_the_certificate_and_tunnels_through_a_proxy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An https server's certificate is checked against the trust store (`SSL_CERT_FILE`
+    names one), connections are kept over TLS, and an http proxy tunnels https with CONNECT."""
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    server, proxy = _KeepAliveServer(per_connection=100, tls=server_tls), _Proxy()
+    _without_proxy_settings(monkeypatch)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with serving(server), serving(proxy):
+        with KeepAliveGetter(timeout_s=2) as getter, \
+                pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
+            getter.get(server.url + "/untrusted")
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+        with KeepAliveGetter(timeout_s=2) as getter:
+            assert [getter.get(server.url + "/s", [("n", str(n))]).body
+                    for n in range(3)] == [b"/s?n=0", b"/s?n=1", b"/s?n=2"]
+        assert len({port for port, *_ in server.requests}) == 1
+        monkeypatch.setenv("https_proxy", f"http://ops:pw@127.0.0.1:{proxy.server_address[1]}")
+        with KeepAliveGetter(timeout_s=2) as getter:
+            assert getter.get(server.url + "/tunnelled").body == b"/tunnelled"
+    assert proxy.seen == [(f"127.0.0.1:{server.server_address[1]}", "Basic b3BzOnB3")]
