@@ -189,6 +189,9 @@ class GvpSection(_Section):
                           description="Path of the ASR ports peak report.")
     tts_path: str = Field(default="/operations/peaks/TTS",
                           description="Path of the TTS ports peak report.")
+    concurrency: int = Field(default=4, ge=1, le=32,
+                             description="Reports requested at once (a night asks for one per "
+                                         "component and tenant: 603 with 200 tenants).")
 
     @field_validator("primary_url", "backup_url")
     @classmethod

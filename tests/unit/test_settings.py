@@ -73,6 +73,7 @@ def test_full_file_loads(tmp_path: Path) -> None:
     assert [i.name for i in settings.icon] == ["icon-1a", "icon-1b"]
     assert settings.gvp is not None
     assert settings.gvp.password == "s3cret"
+    assert settings.gvp.concurrency == 4
     assert settings.config_source is not None
     assert settings.config_source.kind == "http"
     assert settings.sellable_items[0].rule == {"channel": "voice", "switch_type": "CFGSIPSwitch"}
@@ -128,6 +129,8 @@ def test_instance_id_argument_wins(tmp_path: Path) -> None:
         ("[config_source]\nkind = \"http\"\n", 'config_source: kind = "http" needs url'),
         ("[gvp]\nprimary_url = \"rs1:8080/ems-rs\"\n",
          "gvp.primary_url: 'rs1:8080/ems-rs' is not an http:// or https:// URL"),
+        ("[gvp]\nprimary_url = \"http://rs1/\"\nconcurrency = 0\n",
+         "gvp.concurrency: Input should be greater than or equal to 1"),
         ("[gvp]\nprimary_url = \"http://rs1:80x/ems-rs\"\n",
          "gvp.primary_url: Port could not be cast to integer value as '80x'"),
         ("[gvp]\nprimary_url = \"http://rs1/\"\nbackup_url = \"http://lrm:pw@rs2/\"\n",

@@ -50,8 +50,6 @@ COUNTED_BY_RULE = ("unknown_reference", "unknown_channel", "open", "zero_length"
 # The stages a run reports progress through (its timings also name "dedup", done pair by pair
 # during "read", and "write", done during "count").
 STAGES = ("config", "read", "count", "gvp", "purge")
-# GVP requests in flight at once (one per component and tenant: hundreds per day).
-GVP_CONCURRENCY = 2
 SAMPLE_INTERVAL = timedelta(minutes=10)
 T = TypeVar("T")
 
@@ -326,7 +324,7 @@ class Pipeline:
         end = datetime.fromtimestamp(day.end_ts, UTC)
         requests = [(c, subject) for c in GVP_ITEMS for subject in subjects]
         with GvpClient(section) as client, ThreadPoolExecutor(
-                max_workers=GVP_CONCURRENCY, thread_name_prefix="lrm-gvp") as pool:
+                max_workers=section.concurrency, thread_name_prefix="lrm-gvp") as pool:
 
             def fetch(request: tuple[Component, int | None]) -> tuple[int, int, str]:
                 series = client.peaks(request[0], start, end, request[1])
