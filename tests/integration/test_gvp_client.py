@@ -28,14 +28,13 @@ from lrm.sources.gvp import GvpAuthError, GvpClient
 from lrm.sources.http_get import KeepAliveGetter, ProxySettingError, TransportError
 from tests.integration.gvp_credentials import GVP_PASSWORD, GVP_USER
 
-USER, PASSWORD = GVP_USER, GVP_PASSWORD
 START, END = datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def settings_for(gvp_pair: GvpPair, **changes: object) -> GvpSection:
     values: dict[str, object] = {"primary_url": gvp_pair.primary_url,
-                                 "backup_url": gvp_pair.backup_url, "username": USER,
-                                 "password": PASSWORD, "timeout_s": 2, "retries": 1, **changes}
+                                 "backup_url": gvp_pair.backup_url, "username": GVP_USER,
+                                 "password": GVP_PASSWORD, "timeout_s": 2, "retries": 1, **changes}
     return GvpSection.model_validate(values)
 
 

@@ -68,6 +68,7 @@ def catch_up_dates(now: datetime, at: time, zone: ZoneInfo, catch_up_days: int,
 
 
 SAMPLE_EVERY_MINUTES = 10
+SAMPLE_INTERVAL = timedelta(minutes=SAMPLE_EVERY_MINUTES)
 
 
 def sample_marks(start: datetime, end: datetime,
@@ -117,7 +118,7 @@ class Upcoming:
         if now < self.sample:
             return None
         self.sample = next_sample_mark(now)
-        return self.sample - timedelta(minutes=SAMPLE_EVERY_MINUTES)
+        return self.sample - SAMPLE_INTERVAL
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from lrm.domain.count import DayResult, LevelPart, LevelResult, count_day, level
 from lrm.domain.daily import gvp_daily
 from lrm.domain.errors import LrmError, SourceError
 from lrm.domain.items import Catalogue, build_catalogue
-from lrm.domain.schedule import sample_marks
+from lrm.domain.schedule import SAMPLE_INTERVAL, sample_marks
 from lrm.domain.sessions import SessionTable
 from lrm.domain.vocabulary import Vocabulary
 from lrm.job.sources import read_all_idbs
@@ -50,7 +50,6 @@ COUNTED_BY_RULE = ("unknown_reference", "unknown_channel", "open", "zero_length"
 # The stages a run reports progress through (its timings also name "dedup", done pair by pair
 # during "read", and "write", done during "count").
 STAGES = ("config", "read", "count", "gvp", "purge")
-SAMPLE_INTERVAL = timedelta(minutes=10)
 T = TypeVar("T")
 
 
