@@ -3,6 +3,10 @@ horizons (so hypothesis can try many shapes)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -182,3 +186,22 @@ def test_minute_peaks_of_no_transitions_are_zero() -> None:
     """No rows: a matrix of zeros of the right shape."""
     tr = seat_transitions(i64([]), i64([]), i64([]), i64([]), i64([]), horizon=120)
     assert minute_peaks(tr, 2, [(1, 0)], horizon=120).tolist() == [[[0, 0]], [[0, 0]]]
+
+
+def test_the_compiled_sweep_works_without_a_writable_cache() -> None:
+    """Where numba finds no place for its cache (a read-only install, a service account
+    without a home), the kernels are compiled in the process instead of failing the import."""
+    script = textwrap.dedent("""
+        from numba.core.caching import CacheImpl
+        CacheImpl._locator_classes = []  # no cache location anywhere
+        import numpy as np
+        from lrm.domain._arrays import i64
+        from lrm.domain.peaks import level_minute_peaks
+        peaks = level_minute_peaks(i64([0, 0]), i64([1, 2]), i64([30, 90]), i64([150, 200]),
+                                   i64([1, 1]), 1, [(1, 0)], horizon=300)
+        print(peaks[0, 0].tolist())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[1,", "2,", "2,", "1,", "0]"]

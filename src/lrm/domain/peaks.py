@@ -5,16 +5,17 @@ of the number of distinct seats counting for it — not a snapshot at the minute
 
 From the seat transitions (`seats.seat_transitions`) each predicate (a seat item or a bundle)
 gives a +1 / -1 / 0 delta per transition: pred(mask after) - pred(mask before). Sorted by
-(subject, t), a cumulative sum gives the number of seats counting after each transition; only
+(subject, t), a running sum gives the number of seats counting after each transition; only
 the level after the last transition of a timestamp is real (ties). The peak of minute m is the
 maximum of
 - the level carried in from before the minute (unless a transition happens exactly at the
   minute's first second, which replaces it), and
 - the levels after each timestamp inside the minute.
-Cost: one sort of the transitions, then O(transitions + subjects × minutes) per distinct
-predicate table (predicates that change on the same transitions by the same amounts share
-their peaks). No dense per-second arrays, so thousands of group subjects stay cheap; subjects
-are processed in chunks so that memory stays bounded.
+Cost: one sort of the transitions, then one compiled pass over them
+(`_kernels.level_sweep`), O(transitions + subjects × minutes) per distinct predicate table
+(predicates that change on the same transitions by the same amounts share their peaks). No
+dense per-second arrays and no temporaries of the size of the output, so thousands of group
+subjects stay cheap.
 """
 
 from __future__ import annotations
@@ -29,17 +30,15 @@ from lrm.domain._arrays import (
     I64,
     Bool,
     dense_rank,
+    i64,
     pack,
-    run_ends,
-    run_starts,
     sort_tagged,
     time_bits,
-    unpack,
 )
+from lrm.domain._kernels import level_sweep
 from lrm.domain.seats import Transitions, dense_seat_transitions, seat_transitions
 
 Predicate = tuple[int, int]  # (include bits, exclude bits)
-_CELLS_PER_CHUNK = 2_000_000
 _SMALL_MASKS = 1 << 11  # masks below this: (before, after) pairs rank through a table
 
 
@@ -70,8 +69,9 @@ def minute_peaks(transitions: Transitions, n_subjects: int, predicates: Sequence
     keys, kind = sort_tagged(pack(transitions.subject, transitions.t, bits), kind,
                              int(kind_after.size))
     # Predicates with the same table (a bundle of one item and the item; items whose rules no
-    # seat of the day tells apart) have the same levels: each distinct table is swept once. A
-    # table of zeros (no seat ever counts) leaves its peaks at zero.
+    # seat of the day tells apart) have the same levels: each distinct table is swept once,
+    # into the column of its first predicate. A table of zeros (no seat ever counts) leaves
+    # its peaks at zero.
     sweeps: dict[bytes, tuple[I32, list[int]]] = {}
     for p, predicate in enumerate(predicates):
         table = (predicate_mask(kind_after, predicate).astype(np.int32)
@@ -80,18 +80,13 @@ def minute_peaks(transitions: Transitions, n_subjects: int, predicates: Sequence
             sweeps.setdefault(table.tobytes(), (table, []))[1].append(p)
     if not sweeps:
         return out
-    subject = unpack(keys, bits)[0]
-
-    per_chunk = max(1, _CELLS_PER_CHUNK // minutes)
-    bounds = np.searchsorted(subject, np.arange(0, n_subjects + per_chunk, per_chunk))
-    for c, lo_subject in enumerate(range(0, n_subjects, per_chunk)):
-        lo, hi = int(bounds[c]), int(bounds[c + 1])
-        if lo == hi:
-            continue
-        hi_subject = min(n_subjects, lo_subject + per_chunk)
-        _chunk(keys[lo:hi] - (np.int64(lo_subject) << bits), kind[lo:hi],
-               hi_subject - lo_subject, list(sweeps.values()), horizon,
-               out[lo_subject:hi_subject])
+    tables = np.stack([table for table, _ in sweeps.values()])
+    columns = i64([same[0] for _, same in sweeps.values()])
+    level_sweep(np.ascontiguousarray(keys), np.ascontiguousarray(kind), bits, tables, columns,
+                np.int64(horizon), out)
+    for _, same in sweeps.values():
+        for p in same[1:]:
+            out[:, p, :] = out[:, same[0], :]
     return out
 
 
@@ -109,45 +104,6 @@ def _pair_kinds(before: I64, after: I64) -> tuple[I64, I64, I64]:
     n_values = np.int64(mask_values.size)
     pairs, kind = dense_rank(codes[:count] * n_values + codes[count:])
     return mask_values[pairs // n_values], mask_values[pairs % n_values], kind
-
-
-def _chunk(keys: I64, kind: I64, n_subjects: int, sweeps: Sequence[tuple[I32, Sequence[int]]],
-           horizon: int, out: npt.NDArray[np.int32]) -> None:
-    """Peaks of the subjects of one chunk; `sweeps` pairs each distinct table with the indices
-    of the predicates that have it."""
-    minutes = horizon // 60
-    subject, t = unpack(keys, time_bits(horizon))
-    # Real levels: after the last transition of each (subject, t), inside the day.
-    real = np.flatnonzero(run_ends(keys) & (t < horizon))
-    t_real = t[real]
-    cell = subject[real] * minutes + t_real // 60
-    starts = np.flatnonzero(run_starts(cell))
-    if starts.size == 0:
-        return
-    ends = np.append(starts[1:], cell.size) - 1
-    occupied = cell[starts]
-    n_cells = n_subjects * minutes
-
-    # Gather indices into [0, values...]: 0 reads a zero level.
-    own_at = np.zeros(n_cells, dtype=np.int32)
-    own_at[occupied] = np.arange(1, occupied.size + 1, dtype=np.int32)
-    last_at = np.maximum.accumulate(own_at.reshape(n_subjects, minutes), axis=1)
-    carry_grid = np.zeros((n_subjects, minutes), dtype=np.int32)
-    carry_grid[:, 1:] = last_at[:, :-1]
-    carry_at = carry_grid.reshape(-1)
-    # A transition at the minute's first second replaces the level carried in.
-    carry_at[occupied[(t_real[starts] % 60) == 0]] = 0
-    del last_at
-
-    level_max = np.zeros(occupied.size + 1, dtype=np.int32)
-    level_end = np.zeros(occupied.size + 1, dtype=np.int32)
-    for table, same in sweeps:
-        level = np.cumsum(table[kind], dtype=np.int32)[real]
-        level_max[1:] = np.maximum.reduceat(level, starts)
-        level_end[1:] = level[ends]
-        peak = np.maximum(level_end[carry_at], level_max[own_at]).reshape(n_subjects, minutes)
-        for p in same:
-            out[:, p, :] = peak
 
 
 def level_minute_peaks(subject: I64, seat: I64, start: I64, end: I64, mask: I64,
