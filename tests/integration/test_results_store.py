@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from lrm.domain.errors import FencedError
+from lrm.domain.errors import DatabaseError, FencedError
 from lrm.store.results import DayWriter, LevelResults, purge_minutes
-from lrm.store.schema import usage_daily, usage_minute
+from lrm.store.schema import usage_daily, usage_minute, usage_minute_staged
 
 DAY = date(2026, 11, 24)
 START = int(datetime(2026, 11, 24, tzinfo=UTC).timestamp())
@@ -37,9 +37,10 @@ def results(value: int, items: tuple[int, ...] = (1, 2)) -> list[LevelResults]:
 def replace_day(connection: sa.Connection, levels: list[LevelResults], run_id: int,
                 before_commit: Callable[[sa.Connection], None]) -> None:
     """What a job run does in its transaction: every block, then the fences."""
-    writer = DayWriter(connection, DAY, START, run_id)
-    for block in levels:
-        writer.write(block)
+    with DayWriter(connection, DAY, START, run_id) as writer:
+        for block in levels:
+            writer.write(block)
+        writer.finish()
     before_commit(connection)
 
 
@@ -110,13 +111,14 @@ def test_cleared_items_lose_their_rows_even_without_new_ones(lrm_engine: sa.Engi
     with lrm_engine.begin() as c:
         replace_day(c, results(7), run_id=1, before_commit=no_fence)
     with lrm_engine.begin() as c:
-        writer = DayWriter(c, DAY, START, 2)
-        writer.clear({"tenant": [1, 2], "system": [200]})
-        tenant, _ = results(9)
-        writer.write(LevelResults(  # tenant 101 only; 102 has gone
-            level="tenant", subject_ids=tenant.subject_ids[:2], item_ids=tenant.item_ids[:2],
-            daily_value=tenant.daily_value[:2], peak_minute=tenant.peak_minute[:2],
-            minute_peaks=None if tenant.minute_peaks is None else tenant.minute_peaks[:2]))
+        with DayWriter(c, DAY, START, 2) as writer:
+            writer.clear({"tenant": [1, 2], "system": [200]})
+            tenant, _ = results(9)
+            writer.write(LevelResults(  # tenant 101 only; 102 has gone
+                level="tenant", subject_ids=tenant.subject_ids[:2], item_ids=tenant.item_ids[:2],
+                daily_value=tenant.daily_value[:2], peak_minute=tenant.peak_minute[:2],
+                minute_peaks=None if tenant.minute_peaks is None else tenant.minute_peaks[:2]))
+            writer.finish()
     with lrm_engine.connect() as c:
         rows = c.execute(sa.select(usage_daily.c.level, usage_daily.c.subject_id,
                                    usage_daily.c.item_id, usage_daily.c.peak_value,
@@ -124,3 +126,74 @@ def test_cleared_items_lose_their_rows_even_without_new_ones(lrm_engine: sa.Engi
                          .order_by(usage_daily.c.subject_id, usage_daily.c.item_id)).all()
         assert [tuple(r) for r in rows] == [("tenant", 101, 1, 9, 2), ("tenant", 101, 2, 9, 2)]
         assert c.execute(sa.select(sa.func.count()).select_from(usage_minute)).scalar_one() == 2
+
+
+def many_rows(value: int, subjects: int) -> LevelResults:
+    peaks = np.arange(subjects * 1440, dtype=np.int32).reshape(subjects, 1440) % 97
+    peaks[:, 0] = value
+    return LevelResults(
+        level="agent_group", subject_ids=np.arange(1, subjects + 1, dtype=np.int64),
+        item_ids=np.full(subjects, 3, dtype=np.int64),
+        daily_value=np.full(subjects, value, dtype=np.int64),
+        peak_minute=np.zeros(subjects, dtype=np.int64), minute_peaks=peaks)
+
+
+def staged_rows(connection: sa.Connection) -> int:
+    return int(connection.execute(
+        sa.select(sa.func.count()).select_from(usage_minute_staged)).scalar_one())
+
+
+def test_rows_staged_over_several_connections_all_arrive_and_staging_is_emptied(
+        lrm_engine: sa.Engine) -> None:
+    """A block larger than a staged batch is copied in batches over the staging connections
+    and moved into usage_minute whole; nothing stays in the staging table."""
+    block = many_rows(5, 2_345)
+    with lrm_engine.begin() as c:
+        replace_day(c, [block], run_id=1, before_commit=no_fence)
+    with lrm_engine.connect() as c:
+        stored = c.execute(sa.select(usage_minute.c.subject_id, usage_minute.c.peaks,
+                                     usage_minute.c.run_id)
+                           .where(usage_minute.c.level == "agent_group")
+                           .order_by(usage_minute.c.subject_id)).all()
+        assert staged_rows(c) == 0
+    assert [r.subject_id for r in stored] == list(range(1, 2_346))
+    assert {r.run_id for r in stored} == {1}
+    assert block.minute_peaks is not None
+    assert np.array_equal(np.array([r.peaks for r in stored]), block.minute_peaks)
+
+
+def test_a_failed_runs_staged_rows_are_never_read_and_go_with_the_next_commit(
+        lrm_engine: sa.Engine) -> None:
+    """A run that fails after staging leaves usage_minute as it was; its staged rows are
+    removed by the next run that commits."""
+    with lrm_engine.begin() as c:
+        replace_day(c, [many_rows(5, 1_200)], run_id=1, before_commit=no_fence)
+
+    def refuse(connection: sa.Connection) -> None:
+        raise FencedError("test")
+    with pytest.raises(FencedError), lrm_engine.begin() as c:
+        replace_day(c, [many_rows(9, 1_500)], run_id=2, before_commit=refuse)
+    with lrm_engine.connect() as c:
+        assert staged_rows(c) == 1_500  # committed by the staging connections, never moved
+        minutes = c.execute(sa.select(usage_minute.c.run_id, sa.func.count())
+                            .group_by(usage_minute.c.run_id)).all()
+        assert [tuple(r) for r in minutes] == [(1, 1_200)]
+    with lrm_engine.begin() as c:
+        replace_day(c, [many_rows(7, 10)], run_id=3, before_commit=no_fence)
+    with lrm_engine.connect() as c:
+        assert staged_rows(c) == 0
+
+
+def test_a_batch_that_does_not_move_whole_fails_the_run(lrm_engine: sa.Engine) -> None:
+    """If the staging table holds other rows under the run's batch than those it staged, the
+    run fails rather than store them."""
+    with lrm_engine.begin() as c:
+        replace_day(c, results(7), run_id=1, before_commit=no_fence)
+        c.execute(usage_minute_staged.insert().values(
+            business_date=DAY, level="tenant", subject_id=999, item_id=1,
+            day_start=datetime(2026, 11, 24, tzinfo=UTC), peaks=[0] * 1440, run_id=2, batch=0))
+    with pytest.raises(DatabaseError, match="staged 4 per-minute rows in batch 0 but 5"), \
+            lrm_engine.begin() as c:
+        replace_day(c, results(9), run_id=2, before_commit=no_fence)
+    with lrm_engine.connect() as c:
+        assert set(c.execute(sa.select(usage_minute.c.run_id)).scalars()) == {1}

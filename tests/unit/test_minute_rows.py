@@ -1,4 +1,4 @@
-"""usage_minute's binary COPY rows, encoded slice by slice into one reused buffer, are the
+"""usage_minute_staged's binary COPY rows, encoded slice by slice into one reused buffer, are the
 bytes PostgreSQL's binary COPY format defines (checked against a row-by-row `struct` encoder)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def reference_rows(block: LevelResults, business_date: date, day_start_ts: int,
-                   run_id: int) -> bytes:
+                   run_id: int, batch: int) -> bytes:
     assert block.minute_peaks is not None
     out = bytearray()
     level = block.level.encode()
@@ -26,7 +26,7 @@ def reference_rows(block: LevelResults, business_date: date, day_start_ts: int,
                                     block.minute_peaks.tolist(), strict=True):
         array = struct.pack(">iiiii", 1, 0, 23, len(peaks), 1) + b"".join(
             struct.pack(">ii", 4, v) for v in peaks)
-        out += struct.pack(">h", 7)
+        out += struct.pack(">h", 8)
         out += struct.pack(">ii", 4, days)
         out += struct.pack(">i", len(level)) + level
         out += struct.pack(">iq", 8, subject)
@@ -34,6 +34,7 @@ def reference_rows(block: LevelResults, business_date: date, day_start_ts: int,
         out += struct.pack(">iq", 8, start_us)
         out += struct.pack(">i", len(array)) + array
         out += struct.pack(">iq", 8, run_id)
+        out += struct.pack(">ii", 4, batch)
     return bytes(out)
 
 
@@ -53,6 +54,6 @@ def test_slices_of_blocks_encode_as_the_reference(
     rows = MinuteRows(date(2026, 3, 29), 1_774_738_800, 42)
     for k, (level, n_rows, minutes, step) in enumerate(blocks):
         b = block(level, n_rows, minutes, seed + k)
-        got = b"".join(bytes(rows.encode(b, slice(lo, lo + step)))
+        got = b"".join(bytes(rows.encode(b, slice(lo, lo + step), k))
                        for lo in range(0, n_rows, step))
-        assert got == reference_rows(b, date(2026, 3, 29), 1_774_738_800, 42)
+        assert got == reference_rows(b, date(2026, 3, 29), 1_774_738_800, 42, k)

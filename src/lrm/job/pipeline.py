@@ -249,14 +249,15 @@ class Pipeline:
                 # Not needed by the count: the documents as read, the IDB columns.
                 del loader, merged, rows
             # One transaction replaces the date's results: each batch of a level's subjects is
-            # written as soon as it is counted (PostgreSQL parses and compresses it while the
-            # next are counted), each level's enabled agents when the level is done, the GVP
-            # rows last, then the fences and the run status; nothing is visible before the
+            # written as soon as it is counted (its per-minute rows staged over connections of
+            # their own, where PostgreSQL parses and compresses them while the next are
+            # counted, then moved in), each level's enabled agents when the level is done, the
+            # GVP rows last, then the fences and the run status; nothing is visible before the
             # commit, and a failure leaves the previous results as they were.
             write_seconds = 0.0
-            with self.engine.begin() as connection:
+            with self.engine.begin() as connection, DayWriter(
+                    connection, business_date, day.start_ts, run_id) as writer:
                 catalog.sync_catalogue(connection, self.catalogue)
-                writer = DayWriter(connection, business_date, day.start_ts, run_id)
                 # The date's previous rows of every item the run computes are deleted in the
                 # background while the sessions are resolved (the connection is that thread's
                 # until it is done). So a level with no subjects any more (its groups were
@@ -297,6 +298,7 @@ class Pipeline:
                 write(self._gvp(day, result, gvp, timer, summary, log))
                 timer.check()
                 started = time.monotonic()
+                writer.finish()
                 fence(connection)
                 # The time spent writing, much of it while the count went on.
                 summary.timings["write"] = round(write_seconds + time.monotonic() - started, 3)

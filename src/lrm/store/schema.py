@@ -283,9 +283,30 @@ usage_minute = Table(
     # Purge deletes by business_date: the leading primary-key column serves it.
 )
 
+# Per-minute rows on their way into usage_minute. Several connections COPY a run's rows in
+# here while the count goes on (parsing and compressing the arrays is most of a write, and one
+# connection does it on one core); the run's transaction then moves them into usage_minute
+# batch by batch, the values still compressed, and empties this table before it commits. So
+# the results are still replaced in one transaction, and a failed run's rows here are never
+# read (the next run's commit removes them). Unlogged and never vacuumed: nothing in it
+# outlives a run or needs to survive a crash.
+usage_minute_staged = Table(
+    "usage_minute_staged", metadata,
+    Column("business_date", Date, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("subject_id", BigInteger, nullable=False, autoincrement=False),
+    Column("item_id", Integer, nullable=False, autoincrement=False),
+    Column("day_start", DateTime(timezone=True), nullable=False),
+    Column("peaks", ARRAY(Integer), nullable=False),
+    Column("run_id", BigInteger, nullable=False),
+    Column("batch", Integer, nullable=False, comment="the run's write batch"),
+    prefixes=["UNLOGGED"],
+    postgresql_with={"autovacuum_enabled": "false", "toast.autovacuum_enabled": "false"},
+)
+
 __all__ = [
     "LEVELS", "ROLES", "RUN_STATUSES", "api_token", "bundle", "bundle_set", "config_document",
     "config_group", "config_sample", "entitlement", "entitlement_line", "ha_lease", "job_lock",
     "job_run", "metadata", "provisioned_count", "sellable_item", "tenant", "usage_daily",
-    "usage_minute",
+    "usage_minute", "usage_minute_staged",
 ]
