@@ -110,15 +110,14 @@ def test_cleared_items_lose_their_rows_even_without_new_ones(lrm_engine: sa.Engi
     written after the clear does not delete what another block of the run wrote."""
     with lrm_engine.begin() as c:
         replace_day(c, results(7), run_id=1, before_commit=no_fence)
-    with lrm_engine.begin() as c:
-        with DayWriter(c, DAY, START, 2) as writer:
-            writer.clear({"tenant": [1, 2], "system": [200]})
-            tenant, _ = results(9)
-            writer.write(LevelResults(  # tenant 101 only; 102 has gone
-                level="tenant", subject_ids=tenant.subject_ids[:2], item_ids=tenant.item_ids[:2],
-                daily_value=tenant.daily_value[:2], peak_minute=tenant.peak_minute[:2],
-                minute_peaks=None if tenant.minute_peaks is None else tenant.minute_peaks[:2]))
-            writer.finish()
+    with lrm_engine.begin() as c, DayWriter(c, DAY, START, 2) as writer:
+        writer.clear({"tenant": [1, 2], "system": [200]})
+        tenant, _ = results(9)
+        writer.write(LevelResults(  # tenant 101 only; 102 has gone
+            level="tenant", subject_ids=tenant.subject_ids[:2], item_ids=tenant.item_ids[:2],
+            daily_value=tenant.daily_value[:2], peak_minute=tenant.peak_minute[:2],
+            minute_peaks=None if tenant.minute_peaks is None else tenant.minute_peaks[:2]))
+        writer.finish()
     with lrm_engine.connect() as c:
         rows = c.execute(sa.select(usage_daily.c.level, usage_daily.c.subject_id,
                                    usage_daily.c.item_id, usage_daily.c.peak_value,
