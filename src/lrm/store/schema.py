@@ -14,6 +14,8 @@ Layout choices, and why:
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -268,17 +270,26 @@ usage_daily = Table(
                      "autovacuum_vacuum_insert_threshold": "10000"},
 )
 
+def _minute_columns(*, keyed: bool) -> list[Column[Any]]:
+    """usage_minute's columns, with its primary key when `keyed`; its staging table has the
+    same ones without the key (a staged row is moved as it is)."""
+    return [
+        Column("business_date", Date, primary_key=keyed, nullable=False),
+        Column("level", String(16), primary_key=keyed, nullable=False),
+        Column("subject_id", BigInteger, primary_key=keyed, nullable=False,
+               autoincrement=False),
+        Column("item_id", Integer, primary_key=keyed, nullable=False, autoincrement=False),
+        Column("day_start", DateTime(timezone=True), nullable=False,
+               comment="UTC instant of the business day's first minute"),
+        Column("peaks", ARRAY(Integer), nullable=False,
+               comment="per-minute peaks, one per minute of the business day (1380/1440/1500)"),
+        Column("run_id", BigInteger, nullable=False),
+    ]
+
+
 usage_minute = Table(
     "usage_minute", metadata,
-    Column("business_date", Date, primary_key=True),
-    Column("level", String(16), primary_key=True),
-    Column("subject_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("item_id", Integer, primary_key=True, autoincrement=False),
-    Column("day_start", DateTime(timezone=True), nullable=False,
-           comment="UTC instant of the business day's first minute"),
-    Column("peaks", ARRAY(Integer), nullable=False,
-           comment="per-minute peaks, one per minute of the business day (1380/1440/1500)"),
-    Column("run_id", BigInteger, nullable=False),
+    *_minute_columns(keyed=True),
     CheckConstraint(f"level IN {LEVELS!r}", name="level"),
     # Purge deletes by business_date: the leading primary-key column serves it.
 )
@@ -292,13 +303,7 @@ usage_minute = Table(
 # outlives a run or needs to survive a crash.
 usage_minute_staged = Table(
     "usage_minute_staged", metadata,
-    Column("business_date", Date, nullable=False),
-    Column("level", String(16), nullable=False),
-    Column("subject_id", BigInteger, nullable=False, autoincrement=False),
-    Column("item_id", Integer, nullable=False, autoincrement=False),
-    Column("day_start", DateTime(timezone=True), nullable=False),
-    Column("peaks", ARRAY(Integer), nullable=False),
-    Column("run_id", BigInteger, nullable=False),
+    *_minute_columns(keyed=False),
     Column("batch", Integer, nullable=False, comment="the run's write batch"),
     prefixes=["UNLOGGED"],
     postgresql_with={"autovacuum_enabled": "false", "toast.autovacuum_enabled": "false"},
