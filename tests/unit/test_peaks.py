@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from lrm.domain._arrays import i64
 from lrm.domain.peaks import level_minute_peaks, minute_peaks, predicate_mask
-from lrm.domain.seats import seat_transitions
+from lrm.domain.seats import Transitions, seat_transitions
 
 HORIZON = 300  # five minutes: enough for minute boundaries, small enough to brute-force
 
@@ -205,3 +205,12 @@ def test_the_compiled_sweep_works_without_a_writable_cache() -> None:
                           check=False, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[1,", "2,", "2,", "1,", "0]"]
+
+
+@pytest.mark.parametrize(("subject", "t"), [(3, 10), (-1, 10), (0, 301), (0, -1)])
+def test_transitions_out_of_range_are_refused_before_the_compiled_sweep(subject: int,
+                                                                        t: int) -> None:
+    transitions = Transitions(subject=i64([0, subject]), t=i64([5, t]), before=i64([0, 0]),
+                              after=i64([1, 1]))
+    with pytest.raises(ValueError, match="subjects in"):
+        minute_peaks(transitions, 3, [(1, 0)], horizon=HORIZON)

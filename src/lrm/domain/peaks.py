@@ -59,6 +59,12 @@ def minute_peaks(transitions: Transitions, n_subjects: int, predicates: Sequence
     out = np.zeros((n_subjects, len(predicates), minutes), dtype=np.int32)
     if len(transitions) == 0 or not predicates or minutes == 0:
         return out
+    # The compiled sweep writes where the keys say, unchecked: a subject or time out of range
+    # must stop here, not write outside `out`.
+    if (int(transitions.subject.min()) < 0 or int(transitions.subject.max()) >= n_subjects
+            or int(transitions.t.min()) < 0 or int(transitions.t.max()) > horizon):
+        raise ValueError(f"transitions must have subjects in [0, {n_subjects}) and times in "
+                         f"[0, {horizon}]")
     # (subject, t) keys with t in the low bits: shifts and masks, no int64 division.
     bits = time_bits(horizon)
     # Few distinct masks occur: each transition gets a code of its (before, after) pair, and
