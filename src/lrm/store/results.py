@@ -74,7 +74,7 @@ class DayWriter:
         self.day_start_ts = day_start_ts
         self.run_id = run_id
         self._replaced: set[tuple[str, int]] = set()
-        self._stager = _Stager(connection.engine, MinuteRows(business_date, day_start_ts, run_id),
+        self._stager = _Stager(connection.engine, business_date, day_start_ts, run_id,
                                staging_connections)
         self._staged: list[tuple[int, Future[int]]] = []  # (batch, its rows once staged)
 
@@ -152,11 +152,12 @@ class _Stager:
     """Copies slices of blocks into the staging table over connections of its own (autocommit:
     each batch is committed there), one per thread."""
 
-    def __init__(self, engine: sa.Engine, rows: MinuteRows, connections: int) -> None:
+    def __init__(self, engine: sa.Engine, business_date: date, day_start_ts: int, run_id: int,
+                 connections: int) -> None:
         if connections < 1:
             raise ValueError(f"staging needs at least one connection (got {connections})")
         self._engine = engine
-        self._template = rows
+        self._rows_of = (business_date, day_start_ts, run_id)  # each thread's encoder
         self._pool = ThreadPoolExecutor(max_workers=connections, thread_name_prefix="lrm-stage")
         self._local = threading.local()
         self._opened: list[sa.Connection] = []
@@ -174,7 +175,7 @@ class _Stager:
             connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             with self._lock:
                 self._opened.append(connection)
-            local.connection, local.rows = connection, self._template.copy()
+            local.connection, local.rows = connection, MinuteRows(*self._rows_of)
         raw = local.connection.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
         with raw.cursor() as cursor, cursor.copy(_STAGE) as copy:
@@ -225,10 +226,6 @@ class MinuteRows:
         self.run_id = run_id
         self._rows: npt.NDArray[np.void] | None = None
         self._filled_for: str | None = None  # the level whose constant fields _rows holds
-
-    def copy(self) -> MinuteRows:
-        """An encoder for the same date and run with a buffer of its own (one per thread)."""
-        return MinuteRows(self.business_date, self.day_start_ts, self.run_id)
 
     def encode(self, block: LevelResults, rows: slice, batch: int) -> memoryview:
         assert block.minute_peaks is not None
